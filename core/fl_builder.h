@@ -1,0 +1,69 @@
+/* fixlua — building and serialising outbound FIX messages.
+ *
+ * A builder writes one message at a time into a buffer it owns and reuses, so steady-state
+ * building does not allocate. Fields are appended in call order; the caller writes header
+ * fields first (fl_builder_begin() writes BeginString, BodyLength and MsgType, which the
+ * standard requires first, in that order), then the body. fl_builder_finish() fills in
+ * BodyLength and appends CheckSum(10). The BodyLength prefix is written right-aligned in
+ * reserved space in front of the body, so nothing is moved. */
+#ifndef FL_BUILDER_H
+#define FL_BUILDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fl_err.h"
+#include "fl_msg.h"
+
+struct fl_builder {
+    char *buf;          /* owned */
+    size_t cap;
+    size_t start;       /* offset where the finished frame starts (after finish) */
+    size_t body;        /* offset of the first byte counted by BodyLength */
+    size_t pos;         /* write position */
+    size_t max_len;     /* limit on one message (0: FL_BUILDER_DEFAULT_MAX_LEN) */
+    const char *begin_string;
+    size_t begin_string_len;
+    int failed;         /* sticky FL_E… code from an add that failed, reported by finish */
+};
+
+#define FL_BUILDER_DEFAULT_MAX_LEN (1u << 20)
+
+void fl_builder_init(struct fl_builder *b);
+void fl_builder_release(struct fl_builder *b);
+
+/* Starts a message: BeginString (e.g. "FIX.4.4") and MsgType (e.g. "D"). Both are copied. */
+FL_MUST_CHECK int fl_builder_begin(struct fl_builder *b, const char *begin_string,
+                                   const char *msg_type, size_t msg_type_len);
+
+/* Appends one field. Values are copied. Add functions never fail immediately: the first error
+ * (FL_ENOMEM, FL_ELIMIT for an oversized message, FL_EINVAL for a value containing SOH in a
+ * non-data field or an empty value) is kept and returned by fl_builder_finish(). */
+void fl_builder_add_str(struct fl_builder *b, uint32_t tag, const char *p, size_t n);
+void fl_builder_add_cstr(struct fl_builder *b, uint32_t tag, const char *s);
+void fl_builder_add_int(struct fl_builder *b, uint32_t tag, int64_t v);
+void fl_builder_add_char(struct fl_builder *b, uint32_t tag, char c);
+void fl_builder_add_bool(struct fl_builder *b, uint32_t tag, int v);
+void fl_builder_add_decimal(struct fl_builder *b, uint32_t tag, struct fl_decimal d);
+/* UTCTimestamp from ns since the epoch with 0, 3, 6 or 9 fractional digits. */
+void fl_builder_add_utc_timestamp(struct fl_builder *b, uint32_t tag, int64_t ns, int digits);
+void fl_builder_add_utc_time_only(struct fl_builder *b, uint32_t tag, int64_t ns, int digits);
+void fl_builder_add_date(struct fl_builder *b, uint32_t tag, struct fl_date d);
+/* A data pair: the length field then the data field, whose bytes may contain SOH. */
+void fl_builder_add_data(struct fl_builder *b, uint32_t len_tag, uint32_t data_tag,
+                         const char *p, size_t n);
+/* Appends already-encoded "tag=value<SOH>..." bytes verbatim (e.g. a stored body). */
+void fl_builder_add_raw(struct fl_builder *b, const char *p, size_t n);
+
+/* Finishes the message: writes BodyLength, appends CheckSum. On FL_OK (out, n) is the frame,
+ * valid until the next fl_builder_begin() or release. Adding to or finishing a finished
+ * message fails with FL_ESTATE until the next fl_builder_begin(). */
+FL_MUST_CHECK int fl_builder_finish(struct fl_builder *b, const char **out, size_t *n);
+
+/* Formats helpers shared with other layers; each returns the number of bytes written. */
+size_t fl_format_int(char *dst, int64_t v);                 /* needs 20 bytes */
+size_t fl_format_decimal(char *dst, struct fl_decimal d);   /* needs 41 bytes */
+size_t fl_format_utc_timestamp(char *dst, int64_t ns, int digits); /* needs 27 bytes */
+size_t fl_format_utc_time_only(char *dst, int64_t ns, int digits); /* needs 18 bytes */
+
+#endif
