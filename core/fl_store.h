@@ -78,9 +78,12 @@ struct fl_store_iter {
 FL_MUST_CHECK int fl_store_mem_new(int64_t now, struct fl_store **out);
 
 /* Opens (creating if absent) the journal `dir`/`name`.journal and recovers it: a torn last
- * record (a crash mid-write) is cut off and reported in *recovered_note (may be NULL); any other
- * damage fails with FL_ECORRUPT and a detail in errbuf, never a silent reset. `now` is the
- * creation time of a new journal. Returns FL_OK, FL_ECORRUPT, FL_EIO, FL_ENOMEM, FL_EINVAL. */
+ * record (a crash mid-write) is cut off and reported as a note: on FL_OK, errbuf (may be NULL)
+ * holds that note, or "" when nothing was repaired, and last_error holds it too. Any other
+ * damage fails with FL_ECORRUPT and a detail with the file offset in errbuf, never a silent
+ * reset. `now` is the creation time of a new journal. Returns FL_OK, FL_ECORRUPT, FL_EFORMAT
+ * (unsupported format version), FL_EIO (also: locked by another process), FL_ENOMEM,
+ * FL_EINVAL. */
 FL_MUST_CHECK int fl_store_file_open(const char *dir, const char *name, enum fl_store_sync sync,
                                      int64_t now, struct fl_store **out, char *errbuf,
                                      size_t errlen);
