@@ -1,0 +1,173 @@
+/* fixlua — serving the peer's ResendRequests from the store.
+ *
+ * Stored messages stream from a store iterator one at a time, so a request for a million
+ * messages never holds them in memory; the transport's backlog pauses the replay (resumed by
+ * fl_session_on_writable). Application messages are replayed with PossDupFlag=Y, a fresh
+ * SendingTime and the original one as OrigSendingTime, unless should_replay says no. Admin
+ * messages, skipped messages and numbers missing from the store are covered by
+ * SequenceReset-GapFill, consecutive ones coalesced into one. */
+#include "fl_session_int.h"
+
+#include <string.h>
+
+#include "fl_tags.h"
+
+#define INFINITY_40 999999u
+
+/* Session-level messages (Reject included, as QuickFIX and its peers do) are never replayed. */
+static int gap_filled_type(const char *t, size_t n)
+{
+    return fl_msg_type_is_admin(t, n);
+}
+
+int fl_session_send_gap_fill(struct fl_session *s, uint64_t seq, uint64_t new_seq, int64_t now)
+{
+    int rc = fl_session_start_msg(s, "4", 1, seq, now);
+    if (rc != FL_OK)
+        return rc;
+    fl_builder_add_bool(&s->b, FL_TAG_POSS_DUP_FLAG, 1);
+    fl_builder_add_utc_timestamp(&s->b, FL_TAG_ORIG_SENDING_TIME, now, s->cfg.timestamp_digits);
+    fl_builder_add_bool(&s->b, FL_TAG_GAP_FILL_FLAG, 1);
+    fl_builder_add_int(&s->b, FL_TAG_NEW_SEQ_NO, (int64_t)new_seq);
+    return fl_session_stage_built(s, seq, 0);
+}
+
+/* Rebuilds a stored message as a possible duplicate: same header and body, PossDupFlag=Y,
+ * SendingTime now, OrigSendingTime the stored SendingTime. */
+static int resend_stored(struct fl_session *s, const struct fl_msg *m, uint64_t seq, int64_t now)
+{
+    int ti = fl_msg_hdr(m, FL_HDR_MSG_TYPE);
+    int rc = fl_builder_begin(&s->b, s->cfg.begin_string, fl_msg_value(m, (uint32_t)ti),
+                              m->fields[ti].len);
+    if (rc != FL_OK)
+        return rc;
+    for (uint32_t i = (uint32_t)ti + 1; i < m->trailer_begin; i++) {
+        const struct fl_field *f = &m->fields[i];
+        switch (f->tag) {
+        case FL_TAG_POSS_DUP_FLAG:
+        case FL_TAG_ORIG_SENDING_TIME:
+        case FL_TAG_POSS_RESEND:
+            continue; /* replaced below */
+        case FL_TAG_SENDING_TIME:
+            fl_builder_add_bool(&s->b, FL_TAG_POSS_DUP_FLAG, 1);
+            fl_builder_add_utc_timestamp(&s->b, FL_TAG_SENDING_TIME, now, s->cfg.timestamp_digits);
+            fl_builder_add_str(&s->b, FL_TAG_ORIG_SENDING_TIME, fl_msg_value(m, i), f->len);
+            continue;
+        default: {
+            const struct fl_field *prev = &m->fields[i - 1];
+            size_t start = prev->off + prev->len + 1;
+            fl_builder_add_raw(&s->b, m->buf + start, f->off + f->len + 1 - start);
+        }
+        }
+    }
+    return fl_session_stage_built(s, seq, 0);
+}
+
+static void stop_serving(struct fl_session *s, int64_t now)
+{
+    s->serving = 0;
+    fl_session_flush_out_queue(s, now);
+}
+
+void fl_session_continue_resend(struct fl_session *s, int64_t now)
+{
+    struct fl_store_iter *it = NULL;
+    uint64_t expected = s->serve_next, gap_start = 0;
+    int rc = fl_store_iter_open(s->store, s->serve_next, s->serve_end, &it);
+    if (rc != FL_OK) {
+        fl_session_emit(s, FL_EV_ERROR, s->serve_next, s->serve_end, rc,
+                        "cannot read the store to serve a ResendRequest: gap-filled instead");
+        fl_session_send_gap_fill(s, s->serve_next, s->serve_end + 1, now);
+        stop_serving(s, now);
+        return;
+    }
+    uint64_t seq;
+    const char *data;
+    size_t len;
+    while (fl_store_iter_next(it, &seq, &data, &len) == FL_OK && seq <= s->serve_end) {
+        if (seq < expected)
+            continue;
+        if (seq > expected && !gap_start)
+            gap_start = expected; /* numbers the store does not hold */
+        int replay = 0;
+        if (fl_msg_parse(&s->stored, data, len) == FL_OK && s->stored.problem == FL_PARSE_OK) {
+            int ti = fl_msg_hdr(&s->stored, FL_HDR_MSG_TYPE);
+            replay = !gap_filled_type(fl_msg_value(&s->stored, (uint32_t)ti), s->stored.fields[ti].len);
+            if (replay && s->io.should_replay && !s->io.should_replay(s->io.ctx, &s->stored)) {
+                replay = 0;
+                fl_session_emit(s, FL_EV_RESEND_SKIPPED, seq, 0, 0, "not replayed: gap-filled");
+            }
+        } else {
+            fl_session_emit(s, FL_EV_ERROR, seq, 0, FL_ECORRUPT,
+                            "stored message unreadable: gap-filled instead");
+        }
+        if (replay) {
+            if (gap_start) {
+                fl_session_send_gap_fill(s, gap_start, seq, now);
+                gap_start = 0;
+            }
+            if (resend_stored(s, &s->stored, seq, now) != FL_OK)
+                fl_session_emit(s, FL_EV_ERROR, seq, 0, FL_EPROTO, "could not rebuild a stored message");
+        } else if (!gap_start) {
+            gap_start = seq;
+        }
+        expected = seq + 1;
+        /* Pace a long replay by the transport: flush this chunk and continue when it drains. */
+        if (s->nstaged >= 256 || s->stage.len >= s->cfg.output_high_watermark / 4) {
+            if (gap_start) {
+                fl_session_send_gap_fill(s, gap_start, expected, now);
+                gap_start = 0;
+            }
+            fl_store_iter_close(it);
+            s->serve_next = expected;
+            size_t backlog = s->transport_backlog;
+            fl_session_batch_end(s, now); /* commit and send what is staged */
+            fl_session_batch_begin(s);
+            if (s->disconnect_requested || !s->serving)
+                return;
+            if (backlog >= s->cfg.output_high_watermark ||
+                s->transport_backlog >= s->cfg.output_high_watermark)
+                return; /* fl_session_on_writable() continues */
+            rc = fl_store_iter_open(s->store, s->serve_next, s->serve_end, &it);
+            if (rc != FL_OK) {
+                fl_session_send_gap_fill(s, s->serve_next, s->serve_end + 1, now);
+                stop_serving(s, now);
+                return;
+            }
+        }
+    }
+    fl_store_iter_close(it);
+    if (gap_start || expected <= s->serve_end)
+        fl_session_send_gap_fill(s, gap_start ? gap_start : expected, s->serve_end + 1, now);
+    stop_serving(s, now);
+}
+
+void fl_session_serve_resend(struct fl_session *s, uint64_t begin, uint64_t end, int64_t now)
+{
+    uint64_t last = fl_store_next_sender(s->store) - 1;
+    if (end == 0 || (s->version <= FL_FIX_41 && end >= INFINITY_40) || end > last)
+        end = last;
+    fl_session_emit(s, FL_EV_RESEND_REQUEST, begin, end, 0, "");
+    if (begin > end)
+        return; /* nothing we sent lies in that range */
+    enum fl_resend_decision d = FL_RESEND_SERVE;
+    if (s->io.resend_request)
+        d = s->io.resend_request(s->io.ctx, begin, end);
+    switch (d) {
+    case FL_RESEND_GAP_FILL:
+        fl_session_send_gap_fill(s, begin, end + 1, now);
+        return;
+    case FL_RESEND_IGNORE:
+        return;
+    case FL_RESEND_LOGOUT:
+        fl_session_send_logout(s, "ResendRequest refused", now);
+        fl_session_request_disconnect(s, "ResendRequest refused");
+        return;
+    default:
+        break;
+    }
+    s->serving = 1;
+    s->serve_next = begin;
+    s->serve_end = end;
+    fl_session_continue_resend(s, now);
+}

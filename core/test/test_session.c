@@ -1,0 +1,1162 @@
+/* fixlua — the FIX session rules, one test per FIX session-level test case (the numbering of
+ * the FIX test case list that QuickFIX's acceptance tests also use), both roles, driven through
+ * a memory store, a captured transport and a fake clock (session_harness.h). */
+#include "fl_test.h"
+#include "session_harness.h"
+
+#include "fl_tags.h"
+
+/* 1a: a valid Logon is answered with a Logon echoing HeartBtInt; both sides at 2. */
+FL_TEST(t1a_valid_logon_correct_seq)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    FL_CHECK_INT(h.nframes, 1);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "A"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 34), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 108), "30"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 98), "0"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 49), "SND"));
+    FL_CHECK_INT(fl_session_next_target(h.s), 2);
+    FL_CHECK_INT(fl_store_next_target(h.store), 2);
+    FL_CHECK_INT(fl_store_next_sender(h.store), 2);
+    FL_CHECK(h_has_event(&h, FL_EV_LOGON));
+end:
+    h_close(&h);
+}
+
+/* 1a (too high): Logon answered first, then a ResendRequest from the expected number. */
+FL_TEST(t1a_logon_seq_too_high)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.2") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=5|52=NOW|98=0|108=30");
+    FL_CHECK_INT(h.nframes, 2);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "A"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 7), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 16), "0"));
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_RESENDING);
+    /* The peer gap-fills 1..4, then the Logon's own number 5 counts via a gap fill too. */
+    h_in(&h, "35=4|34=1|43=Y|122=NOW|52=NOW|123=Y|36=6");
+    FL_CHECK_INT(fl_session_next_target(h.s), 6);
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+end:
+    h_close(&h);
+}
+
+/* FIX.4.0/4.1 say infinity with 999999. */
+FL_TEST(t1a_logon_too_high_fix41_uses_999999)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.1") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=3|52=NOW|98=0|108=30");
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 16), "999999"));
+    /* FIX.4.1 timestamps carry no milliseconds. */
+    FL_CHECK_INT(strlen(h_get(&h, 1, 52)), 17);
+end:
+    h_close(&h);
+}
+
+/* 1c: a Logon with the wrong CompIDs: nothing sent, connection dropped. */
+FL_TEST(t1c_logon_invalid_comp_id)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|49=WRONG|56=SND|34=1|52=NOW|98=0|108=30");
+    FL_CHECK_INT(h.nframes, 0);
+    FL_CHECK_INT(h.disconnected, 1);
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_DISCONNECTED);
+    FL_CHECK_INT(fl_store_next_target(h.store), 1);
+end:
+    h_close(&h);
+}
+
+/* 1d: a Logon with an inaccurate SendingTime or another BeginString: dropped, nothing sent. */
+FL_TEST(t1d_invalid_logon_sending_time_and_begin_string)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW-500|98=0|108=30");
+    FL_CHECK_INT(h.nframes, 0);
+    FL_CHECK_INT(h.disconnected, 1);
+    h_close(&h);
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h.begin_string = "FIX.4.2";
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK_INT(h.nframes, 0);
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* 1e: first message not a Logon: dropped without a word. */
+FL_TEST(t1e_first_message_not_logon)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=0|34=1|52=NOW");
+    FL_CHECK_INT(h.nframes, 0);
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* Logon with MsgSeqNum too low: Logout with the reason, then disconnect. */
+FL_TEST(logon_seq_too_low)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    FL_CHECK(fl_session_set_next_target(h.s, 10) == FL_OK);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=3|52=NOW|98=0|108=30");
+    FL_CHECK_INT(h.nframes, 1);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "5"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 58), "MsgSeqNum too low, expecting 10 but received 3"));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* HeartBtInt outside the configured range is refused (a peer asking for 0 < 1 s or huge). */
+FL_TEST(logon_heartbeat_out_of_range)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.heartbeat_min = 5;
+    c.heartbeat_max = 60;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=1");
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "5"));
+    FL_CHECK(strstr(h_get(&h, 0, 58), "HeartBtInt") != NULL);
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+FL_TEST(logon_encrypt_method_must_be_none)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=2|108=30");
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "5"));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* FIXT.1.1 requires DefaultApplVerID on Logon, and sends ours. */
+FL_TEST(logon_fixt_default_appl_ver_id)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIXT.1.1") == 0);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 1137), "9"));
+    h_close(&h);
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIXT.1.1") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "5"));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* The script refuses: Logout with its reason, nothing of the session state changes. */
+FL_TEST(logon_rejected_by_policy)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    h.logon_decision = FL_LOGON_REJECT;
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "5"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 58), "bad password"));
+    FL_CHECK_INT(h.disconnected, 1);
+    FL_CHECK(h_has_event(&h, FL_EV_LOGON_REJECTED));
+    FL_CHECK_INT(fl_store_next_target(h.store), 1);
+end:
+    h_close(&h);
+}
+
+/* ResetSeqNumFlag=Y from an unauthenticated peer must not reset anything (the reset happens
+ * only after the logon is accepted). */
+FL_TEST(logon_reset_only_after_acceptance)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    FL_CHECK(fl_session_set_next_target(h.s, 50) == FL_OK);
+    FL_CHECK(fl_session_set_next_sender(h.s, 70) == FL_OK);
+    h.logon_decision = FL_LOGON_REJECT;
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30|141=Y");
+    FL_CHECK_INT(h.disconnected, 1);
+    FL_CHECK_INT(fl_store_next_target(h.store), 50);
+    FL_CHECK_INT(fl_store_next_sender(h.store), 71); /* only the Logout went out */
+    h_close(&h);
+    /* Accepted: both sequences restart, the answer carries 141=Y and MsgSeqNum 1. */
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    FL_CHECK(fl_session_set_next_target(h.s, 50) == FL_OK);
+    FL_CHECK(fl_session_set_next_sender(h.s, 70) == FL_OK);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30|141=Y");
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "A"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 34), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 141), "Y"));
+    FL_CHECK_INT(fl_store_next_target(h.store), 2);
+    FL_CHECK_INT(fl_store_next_sender(h.store), 2);
+end:
+    h_close(&h);
+}
+
+/* A deferred decision leaves the session pending; messages that follow wait for it. */
+FL_TEST(logon_deferred_then_accepted)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    h.logon_decision = FL_LOGON_DEFER;
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_LOGON_PENDING);
+    FL_CHECK_INT(h.nframes, 0);
+    h_in(&h, "35=D|34=2|52=NOW|11=A");
+    FL_CHECK_INT(h.delivered_app, 0);
+    FL_CHECK(fl_session_accept_logon(h.s, h.now) == FL_OK);
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "A"));
+    FL_CHECK_INT(h.delivered_app, 1);
+    FL_CHECK_INT(fl_session_next_target(h.s), 3);
+    FL_CHECK(fl_session_accept_logon(h.s, h.now) == FL_ESTATE);
+end:
+    h_close(&h);
+}
+
+FL_TEST(logon_deferred_then_rejected_and_timeout)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    h.logon_decision = FL_LOGON_DEFER;
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK(fl_session_reject_logon(h.s, "account locked", h.now) == FL_OK);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 58), "account locked"));
+    FL_CHECK_INT(h.disconnected, 1);
+    h_close(&h);
+    FL_CHECK(h_open(&h, FL_ROLE_ACCEPTOR, "FIX.4.4") == 0);
+    h.logon_decision = FL_LOGON_DEFER;
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    h_advance(&h, 11);
+    FL_CHECK(h_has_event(&h, FL_EV_LOGON_TIMEOUT));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* Initiator: Logon goes out on connect; the answer completes it; no answer times out. */
+FL_TEST(initiator_logon_and_timeout)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_INITIATOR, "FIX.4.4") == 0);
+    fl_session_on_connect(h.s, h.now);
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_LOGON_SENT);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "A"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 108), "30"));
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+    h_close(&h);
+    FL_CHECK(h_open(&h, FL_ROLE_INITIATOR, "FIX.4.4") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_advance(&h, 9);
+    FL_CHECK_INT(h.disconnected, 0);
+    h_advance(&h, 2);
+    FL_CHECK(h_has_event(&h, FL_EV_LOGON_TIMEOUT));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* Initiator: the peer answers our Logon with a Logout. */
+FL_TEST(initiator_logon_refused_by_peer)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_INITIATOR, "FIX.4.4") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=5|34=1|52=NOW|58=unknown user");
+    FL_CHECK(h_has_event(&h, FL_EV_LOGON_REJECTED));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* ResetOnLogon: our Logon carries 141=Y and MsgSeqNum 1; the answer must agree. */
+FL_TEST(initiator_reset_on_logon)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_INITIATOR, "FIX.4.4");
+    c.reset_on_logon = 1;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    FL_CHECK(fl_session_set_next_sender(h.s, 40) == FL_OK);
+    fl_session_on_connect(h.s, h.now);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 34), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 141), "Y"));
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30|141=Y");
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+    FL_CHECK_INT(fl_session_next_sender(h.s), 2);
+    FL_CHECK_INT(fl_session_next_target(h.s), 2);
+end:
+    h_close(&h);
+}
+
+/* 2b: too high: one ResendRequest, queued messages processed in order once the gap is filled,
+ * and no redundant ResendRequest for a range already asked. */
+FL_TEST(t2b_seq_too_high_queue_and_resend)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=D|34=5|52=NOW|11=five");
+    FL_CHECK_INT(h.nframes, 2);
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 7), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 16), "0"));
+    FL_CHECK_INT(h.delivered_app, 0);
+    h_in(&h, "35=D|34=6|52=NOW|11=six");
+    FL_CHECK_INT(h.nframes, 2); /* no second ResendRequest */
+    FL_CHECK_INT(fl_session_inbound_queued(h.s), 2);
+    h_in(&h, "35=D|34=2|43=Y|122=NOW|52=NOW|11=two");
+    h_in(&h, "35=4|34=3|43=Y|122=NOW|52=NOW|123=Y|36=5");
+    FL_CHECK_INT(h.delivered_app, 3);
+    FL_CHECK_INT(fl_session_next_target(h.s), 7);
+    FL_CHECK_INT(fl_session_inbound_queued(h.s), 0);
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+    FL_CHECK_INT(fl_store_next_target(h.store), 7);
+end:
+    h_close(&h);
+}
+
+/* A chunked ResendRequest asks for the next chunk once the first is filled. */
+FL_TEST(t2b_resend_request_in_chunks)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.resend_request_chunk = 3;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    h_in(&h, "35=0|34=10|52=NOW");
+    FL_CHECK(STR_EQ(h_get(&h, 1, 7), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 16), "4"));
+    h_in(&h, "35=4|34=2|43=Y|122=NOW|52=NOW|123=Y|36=5");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 7), "5"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 16), "7"));
+    h_in(&h, "35=4|34=5|43=Y|122=NOW|52=NOW|123=Y|36=10");
+    FL_CHECK_INT(fl_session_next_target(h.s), 11);
+end:
+    h_close(&h);
+}
+
+/* 2c: too low without PossDup: Logout with the standard text and disconnect at once. */
+FL_TEST(t2c_seq_too_low)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=0|34=2|52=NOW");
+    h_in(&h, "35=0|34=2|52=NOW");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "5"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 58), "MsgSeqNum too low, expecting 3 but received 2"));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* 2d / 3b: garbled or bad checksum: ignored, the expected number stays; a later gap is asked for. */
+FL_TEST(t2d_garbled_message_ignored)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    char frame[512];
+    size_t n = h_frame(&h, "35=0|34=2|52=NOW", frame, sizeof frame);
+    frame[n - 2] = frame[n - 2] == '9' ? '8' : '9'; /* break the checksum */
+    fl_session_on_bytes(h.s, frame, n, h.now);
+    FL_CHECK(h_has_event(&h, FL_EV_GARBLED));
+    FL_CHECK_INT(fl_session_next_target(h.s), 2);
+    FL_CHECK_INT(h.nframes, 1);
+    h_in(&h, "35=0|34=3|52=NOW");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 7), "2"));
+end:
+    h_close(&h);
+}
+
+/* 2e: PossDup at a number already seen: silently ignored. PossDup at the expected number:
+ * processed. */
+FL_TEST(t2e_poss_dup_already_received)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=D|34=2|52=NOW|11=a");
+    h_in(&h, "35=D|34=2|43=Y|122=NOW-1|52=NOW|11=a");
+    FL_CHECK_INT(h.delivered_app, 1);
+    FL_CHECK_INT(h.disconnected, 0);
+    FL_CHECK_INT(h.nframes, 1);
+    h_in(&h, "35=D|34=3|43=Y|122=NOW-1|52=NOW|11=b");
+    FL_CHECK_INT(h.delivered_app, 2);
+end:
+    h_close(&h);
+}
+
+/* 2f: OrigSendingTime later than SendingTime: Reject(10) then Logout. */
+FL_TEST(t2f_poss_dup_orig_sending_time_after_sending_time)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=D|34=2|43=Y|122=NOW+10|52=NOW|11=a");
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 373), "10"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 45), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, 2, 35), "5"));
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_LOGOUT_SENT);
+    FL_CHECK_INT(h.delivered_app, 0);
+end:
+    h_close(&h);
+}
+
+/* 2g: PossDup without OrigSendingTime: Reject(1, 122); consumed only at the expected number. */
+FL_TEST(t2g_poss_dup_without_orig_sending_time)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=D|34=2|43=Y|52=NOW|11=a");
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 373), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 371), "122"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 372), "D"));
+    FL_CHECK_INT(fl_session_next_target(h.s), 3);
+    /* Too low with PossDup and no 122: rejected, number unchanged. */
+    h_in(&h, "35=D|34=2|43=Y|52=NOW|11=a");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "3"));
+    FL_CHECK_INT(fl_session_next_target(h.s), 3);
+    FL_CHECK_INT(h.delivered_app, 0);
+end:
+    h_close(&h);
+}
+
+/* 2i: another BeginString in session: Logout "Incorrect BeginString", wait for the answer. */
+FL_TEST(t2i_begin_string_unexpected)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h.begin_string = "FIX.4.2";
+    h_in(&h, "35=1|34=2|52=NOW|112=x");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "5"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 58), "Incorrect BeginString"));
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_LOGOUT_SENT);
+    h_advance(&h, 3);
+    FL_CHECK(h_has_event(&h, FL_EV_LOGOUT_TIMEOUT));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* 2k: wrong CompID in session: Reject(9), Logout, disconnect after the peer's Logout. */
+FL_TEST(t2k_comp_id_problem)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=D|49=OTHER|56=SND|34=2|52=NOW|11=a");
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 373), "9"));
+    FL_CHECK(STR_EQ(h_get(&h, 2, 35), "5"));
+    FL_CHECK_INT(fl_session_next_target(h.s), 3);
+    FL_CHECK_INT(h.disconnected, 0);
+    h_in(&h, "35=5|34=3|52=NOW");
+    FL_CHECK_INT(h.disconnected, 1);
+    FL_CHECK_INT(h.nframes, 3); /* no second Logout */
+end:
+    h_close(&h);
+}
+
+/* 2o: SendingTime outside max latency: Reject(10), Logout. */
+FL_TEST(t2o_sending_time_accuracy)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=0|34=2|52=NOW-121");
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 373), "10"));
+    FL_CHECK(STR_EQ(h_get(&h, 2, 35), "5"));
+    FL_CHECK(h_has_event(&h, FL_EV_LATENCY));
+    FL_CHECK_INT(fl_session_next_target(h.s), 3);
+end:
+    h_close(&h);
+}
+
+/* 2t: the first three fields out of order: garbled, ignored. */
+FL_TEST(t2t_first_three_fields_out_of_order)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_raw(&h, "8=FIX.4.4|9=40|34=2|35=0|49=TGT|56=SND|52=20261122-10:00:00|10=000|");
+    FL_CHECK(h_has_event(&h, FL_EV_GARBLED));
+    FL_CHECK_INT(fl_session_next_target(h.s), 2);
+    FL_CHECK_INT(h.nframes, 1);
+end:
+    h_close(&h);
+}
+
+/* 4a/4b/6: heartbeat after an idle interval, TestRequest answered with its id, TestRequest
+ * after silence and a disconnect when it goes unanswered. */
+FL_TEST(t4a_heartbeat_when_idle)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=0|34=2|52=NOW");
+    h.now += 29 * H_SEC;
+    h_in(&h, "35=0|34=3|52=NOW");
+    FL_CHECK_INT(h.nframes, 1);
+    h.now += 1 * H_SEC;
+    fl_session_tick(h.s, h.now);
+    FL_CHECK_INT(h.nframes, 2);
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "0"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 112), ""));
+end:
+    h_close(&h);
+}
+
+FL_TEST(t4b_test_request_answered)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=1|34=2|52=NOW|112=HELLO");
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "0"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 112), "HELLO"));
+    FL_CHECK_INT(fl_session_next_target(h.s), 3);
+    h_in(&h, "35=1|34=3|52=NOW");
+    FL_CHECK(STR_EQ(h_get(&h, 2, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, 2, 371), "112"));
+end:
+    h_close(&h);
+}
+
+FL_TEST(t6_test_request_then_transmission_failure)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    int64_t start = h.now;
+    for (int i = 1; i <= 35; i++) {
+        h.now = start + i * H_SEC;
+        fl_session_tick(h.s, h.now);
+    }
+    for (int i = 1; i < h.nframes; i++)
+        FL_CHECK(!STR_EQ(h_get(&h, i, 35), "1")); /* not before 1.2 x HeartBtInt */
+    h.now = start + 36 * H_SEC;
+    fl_session_tick(h.s, h.now);
+    /* 1.2 x 30 s of silence: TestRequest (heartbeats went out at 30 s too). */
+    int saw_test_request = 0;
+    for (int i = 1; i < h.nframes; i++)
+        saw_test_request |= STR_EQ(h_get(&h, i, 35), "1");
+    FL_CHECK(saw_test_request);
+    FL_CHECK_INT(h.disconnected, 0);
+    for (int i = 36; i <= 72; i++) {
+        h.now = start + i * H_SEC;
+        fl_session_tick(h.s, h.now);
+    }
+    FL_CHECK(h_has_event(&h, FL_EV_TRANSMISSION_FAIL));
+    FL_CHECK_INT(h.disconnected, 1);
+    /* Any message proves the peer alive: a new run where traffic arrives does not drop. */
+    h_close(&h);
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    start = h.now;
+    uint64_t seq = 2;
+    for (int i = 1; i <= 200; i++) {
+        h.now = start + i * H_SEC;
+        if (i % 20 == 0) {
+            char spec[64];
+            snprintf(spec, sizeof spec, "35=0|34=%llu|52=NOW", (unsigned long long)seq++);
+            h_in(&h, spec);
+        }
+        fl_session_tick(h.s, h.now);
+    }
+    FL_CHECK_INT(h.disconnected, 0);
+end:
+    h_close(&h);
+}
+
+/* 7: Reject(3) received is reported and consumed. */
+FL_TEST(t7_reject_received)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=3|34=2|52=NOW|45=1|373=5|58=nope");
+    FL_CHECK(h_has_event(&h, FL_EV_REJECT_RECEIVED));
+    FL_CHECK_INT(fl_session_next_target(h.s), 3);
+end:
+    h_close(&h);
+}
+
+/* Sends three application messages and a heartbeat from our side. */
+static void send_some(struct harness *h)
+{
+    const char body[] = "11=A\00155=X\001";
+    for (int i = 0; i < 3; i++) {
+        int rc = fl_session_send(h->s, "D", 1, NULL, 0, body, sizeof body - 1, h->now);
+        (void)rc;
+    }
+    h->now += 31 * H_SEC;
+    fl_session_tick(h->s, h->now); /* heartbeat: seq 5 */
+    int rc = fl_session_send(h->s, "D", 1, NULL, 0, body, sizeof body - 1, h->now); /* seq 6 */
+    (void)rc;
+}
+
+/* 8: ResendRequest: application messages replayed with PossDupFlag=Y and OrigSendingTime,
+ * admin messages gap-filled, runs coalesced, EndSeqNo 0 meaning "to the last". */
+FL_TEST(t8_resend_request_served)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    send_some(&h); /* ours: 1=A 2,3,4=D 5=0 6=D */
+    FL_CHECK_INT(fl_session_next_sender(h.s), 7);
+    int before = h.nframes;
+    h.now += 1 * H_SEC;
+    h_in(&h, "35=2|34=2|52=NOW|7=1|16=0");
+    /* GF(1->2), D2, D3, D4, GF(5->6), D6 */
+    FL_CHECK_INT(h.nframes - before, 6);
+    FL_CHECK(STR_EQ(h_get(&h, before, 35), "4"));
+    FL_CHECK(STR_EQ(h_get(&h, before, 34), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, before, 36), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, before, 123), "Y"));
+    FL_CHECK(STR_EQ(h_get(&h, before, 43), "Y"));
+    FL_CHECK(STR_EQ(h_get(&h, before + 1, 35), "D"));
+    FL_CHECK(STR_EQ(h_get(&h, before + 1, 34), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, before + 1, 43), "Y"));
+    FL_CHECK(STR_EQ(h_get(&h, before + 1, 11), "A"));
+    FL_CHECK(strlen(h_get(&h, before + 1, 122)) == 21);
+    char orig[32];
+    snprintf(orig, sizeof orig, "%s", h_get(&h, before + 1, 122));
+    FL_CHECK(!STR_EQ(orig, h_get(&h, before + 1, 52))); /* fresh SendingTime, original kept */
+    FL_CHECK(STR_EQ(h_get(&h, before + 4, 35), "4"));
+    FL_CHECK(STR_EQ(h_get(&h, before + 4, 34), "5"));
+    FL_CHECK(STR_EQ(h_get(&h, before + 4, 36), "6"));
+    FL_CHECK(STR_EQ(h_get(&h, before + 5, 34), "6"));
+    /* Resends take no new number. */
+    FL_CHECK_INT(fl_session_next_sender(h.s), 7);
+    /* A range ending in admin messages ends with a gap fill to the next number. */
+    before = h.nframes;
+    h_in(&h, "35=2|34=3|52=NOW|7=4|16=5");
+    FL_CHECK_INT(h.nframes - before, 2);
+    FL_CHECK(STR_EQ(h_get(&h, before + 1, 35), "4"));
+    FL_CHECK(STR_EQ(h_get(&h, before + 1, 36), "6"));
+end:
+    h_close(&h);
+}
+
+/* should_replay false: stale orders are gap-filled, one SequenceReset for the run. */
+FL_TEST(t8_should_replay_false_gap_fills)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    send_some(&h);
+    h.replay_none = 1;
+    int before = h.nframes;
+    h_in(&h, "35=2|34=2|52=NOW|7=1|16=0");
+    FL_CHECK_INT(h.nframes - before, 1);
+    FL_CHECK(STR_EQ(h_get(&h, before, 35), "4"));
+    FL_CHECK(STR_EQ(h_get(&h, before, 34), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, before, 36), "7"));
+    FL_CHECK(h_has_event(&h, FL_EV_RESEND_SKIPPED));
+end:
+    h_close(&h);
+}
+
+/* The ResendRequest policy: gap-fill the range, ignore it, or log out. */
+FL_TEST(t8_resend_request_policy)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    send_some(&h);
+    h.resend_decision = FL_RESEND_GAP_FILL;
+    int before = h.nframes;
+    h_in(&h, "35=2|34=2|52=NOW|7=2|16=4");
+    FL_CHECK_INT(h.nframes - before, 1);
+    FL_CHECK(STR_EQ(h_get(&h, before, 36), "5"));
+    h.resend_decision = FL_RESEND_IGNORE;
+    before = h.nframes;
+    h_in(&h, "35=2|34=3|52=NOW|7=2|16=4");
+    FL_CHECK_INT(h.nframes - before, 0);
+    h.resend_decision = FL_RESEND_LOGOUT;
+    h_in(&h, "35=2|34=4|52=NOW|7=2|16=4");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "5"));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* FIX.4.0/4.1: EndSeqNo 999999 means infinity. */
+FL_TEST(t8_resend_infinity_999999)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.0") == 0);
+    send_some(&h);
+    int before = h.nframes;
+    h_in(&h, "35=2|34=2|52=NOW|7=2|16=999999");
+    FL_CHECK_INT(h.nframes - before, 5); /* D2 D3 D4 GF(5->6) D6 */
+    FL_CHECK(STR_EQ(h_get(&h, -1, 34), "6"));
+end:
+    h_close(&h);
+}
+
+/* 10: SequenceReset-GapFill with NewSeqNo greater, equal and lower. */
+FL_TEST(t10_gap_fill_new_seq_no_greater_equal_lower)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=4|34=2|43=Y|122=NOW|52=NOW|123=Y|36=20");
+    FL_CHECK_INT(fl_session_next_target(h.s), 20);
+    h_in(&h, "35=4|34=20|43=Y|122=NOW|52=NOW|123=Y|36=20");
+    FL_CHECK_INT(fl_session_next_target(h.s), 20); /* equal: nothing changes */
+    h_in(&h, "35=4|34=20|43=Y|122=NOW|52=NOW|123=Y|36=10");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "5"));
+    FL_CHECK_INT(fl_session_next_target(h.s), 20);
+    /* too low with PossDup: ignored */
+    int before = h.nframes;
+    h_in(&h, "35=4|34=5|43=Y|122=NOW|52=NOW|123=Y|36=30");
+    FL_CHECK_INT(h.nframes, before);
+    FL_CHECK_INT(fl_session_next_target(h.s), 20);
+    /* too high: queued and a ResendRequest */
+    h_in(&h, "35=4|34=25|43=Y|122=NOW|52=NOW|123=Y|36=30");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 7), "20"));
+end:
+    h_close(&h);
+}
+
+/* 11: SequenceReset-Reset ignores MsgSeqNum: greater sets, equal nothing, lower Reject(5). */
+FL_TEST(t11_sequence_reset_reset_mode)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=4|34=99|52=NOW|36=25");
+    FL_CHECK_INT(fl_session_next_target(h.s), 25);
+    FL_CHECK(h_has_event(&h, FL_EV_SEQUENCE_RESET));
+    h_in(&h, "35=4|34=1|52=NOW|36=25|123=N");
+    FL_CHECK_INT(fl_session_next_target(h.s), 25);
+    int before = h.nframes;
+    h_in(&h, "35=4|34=1|52=NOW|36=3");
+    FL_CHECK_INT(h.nframes, before + 1);
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "5"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 372), "4"));
+    FL_CHECK_INT(fl_session_next_target(h.s), 25);
+end:
+    h_close(&h);
+}
+
+/* 13a/13b: Logout initiated by us (answered, or timed out) and received unsolicited. */
+FL_TEST(t13_logout_initiated_and_received)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    fl_session_logout(h.s, "end of day", h.now);
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "5"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 58), "end of day"));
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_LOGOUT_SENT);
+    h_in(&h, "35=5|34=2|52=NOW");
+    FL_CHECK_INT(h.disconnected, 1);
+    FL_CHECK(h_has_event(&h, FL_EV_LOGOUT));
+    FL_CHECK_INT(fl_store_next_target(h.store), 3);
+    h_close(&h);
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=5|34=2|52=NOW|58=bye");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "5"));
+    FL_CHECK_INT(h.disconnected, 1);
+    h_close(&h);
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    fl_session_logout(h.s, NULL, h.now);
+    h_advance(&h, 1);
+    FL_CHECK_INT(h.disconnected, 0);
+    h_advance(&h, 2);
+    FL_CHECK(h_has_event(&h, FL_EV_LOGOUT_TIMEOUT));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* 14a/14d/14g/14h and data fields: syntax problems answered with the matching Reject(3). */
+FL_TEST(t14_malformed_messages_rejected)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=D|34=2|52=NOW|0=X|11=a");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "0"));
+    h_in(&h, "35=D|34=3|52=NOW|11=");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "4"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 371), "11"));
+    h_in(&h, "35=D|34=4|11=a|52=NOW");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "14"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 371), "52"));
+    h_in(&h, "35=D|34=5|52=NOW|34=5|11=a");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "13"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 371), "34"));
+    h_in(&h, "35=D|34=6|52=NOW|95=5|96=ab");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "6"));
+    FL_CHECK_INT(h.delivered_app, 0);
+    FL_CHECK_INT(fl_session_next_target(h.s), 7);
+    /* A good data field with SOH inside is delivered. */
+    h_in(&h, "35=D|34=7|52=NOW|95=3|96=a|b");
+    FL_CHECK_INT(h.delivered_app, 1);
+end:
+    h_close(&h);
+}
+
+/* FIX.4.2 Reject carries reasons up to 11 only; FIX.4.0 puts the tag in Text. */
+FL_TEST(t14_reject_format_by_version)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.2") == 0);
+    h_in(&h, "35=D|34=2|52=NOW|34=2|11=a");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), ""));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 371), "34"));
+    h_close(&h);
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.0") == 0);
+    h_in(&h, "35=D|34=2|52=NOW|11=");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 371), ""));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 58), "Tag specified without a value (11)"));
+end:
+    h_close(&h);
+}
+
+/* 20: the peer's ResendRequest arrives ahead of sequence while ours is outstanding: served at
+ * once, no second ResendRequest of ours, its number consumed when the gap closes. */
+FL_TEST(t20_simultaneous_resend_request)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.2") == 0);
+    const char body[] = "11=A\001";
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, body, sizeof body - 1, h.now) == FL_OK);
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, body, sizeof body - 1, h.now) == FL_OK);
+    h_in(&h, "35=0|34=7|52=NOW"); /* we expect 2: ResendRequest 2..0 */
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "2"));
+    int before = h.nframes;
+    h_in(&h, "35=2|34=8|52=NOW|7=2|16=3");
+    FL_CHECK_INT(h.nframes - before, 2);
+    FL_CHECK(STR_EQ(h_get(&h, before, 34), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, before, 43), "Y"));
+    FL_CHECK(STR_EQ(h_get(&h, before + 1, 34), "3"));
+    h_in(&h, "35=4|34=2|43=Y|122=NOW|52=NOW|123=Y|36=7");
+    FL_CHECK_INT(fl_session_next_target(h.s), 9);
+    FL_CHECK_INT(h.nframes - before, 2); /* the queued request was not served twice */
+end:
+    h_close(&h);
+}
+
+/* 789: the peer says it expects less than we sent: we resend without a round trip. */
+FL_TEST(next_expected_msg_seq_num_resends)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.send_next_expected = 1;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30|789=1");
+    send_some(&h); /* ours: 1=A 2,3,4=D 5=0 6=D */
+    fl_session_on_disconnect(h.s, h.now);
+    h.nframes = 0;
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=2|52=NOW|98=0|108=30|789=3");
+    FL_CHECK(STR_EQ(h_get(&h, 0, 35), "A"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 34), "7"));
+    FL_CHECK(STR_EQ(h_get(&h, 0, 789), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 34), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 43), "Y"));
+    FL_CHECK(STR_EQ(h_get(&h, 3, 35), "4")); /* heartbeat 5 gap-filled */
+    FL_CHECK(STR_EQ(h_get(&h, 4, 34), "6"));
+    fl_session_on_disconnect(h.s, h.now);
+    h.nframes = 0;
+    h.disconnected = 0;
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=3|52=NOW|98=0|108=30|789=20");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "5"));
+    FL_CHECK(strstr(h_get(&h, -1, 58), "789") != NULL);
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* Messages sent before logon wait and go out, in order, right after it. */
+FL_TEST(queued_before_logon_delivered_after)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_INITIATOR, "FIX.4.4") == 0);
+    const char b1[] = "11=first\001", b2[] = "11=second\001";
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, b1, sizeof b1 - 1, h.now) == FL_OK);
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, b2, sizeof b2 - 1, h.now) == FL_OK);
+    FL_CHECK_INT(fl_session_outbound_queued(h.s), 2);
+    FL_CHECK_INT(h.nframes, 0);
+    fl_session_on_connect(h.s, h.now);
+    FL_CHECK_INT(h.nframes, 1);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK_INT(h.nframes, 3);
+    FL_CHECK(STR_EQ(h_get(&h, 1, 11), "first"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 34), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, 2, 11), "second"));
+    FL_CHECK_INT(fl_session_outbound_queued(h.s), 0);
+end:
+    h_close(&h);
+}
+
+/* A bounded queue: sending beyond it fails with FL_EAGAIN instead of growing. */
+FL_TEST(outbound_queue_is_bounded)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_INITIATOR, "FIX.4.4");
+    c.max_outbound_queue = 3;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    const char b[] = "11=x\001";
+    for (int i = 0; i < 3; i++)
+        FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, b, sizeof b - 1, h.now) == FL_OK);
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, b, sizeof b - 1, h.now) == FL_EAGAIN);
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, "11=x", 4, h.now) == FL_EINVAL);
+end:
+    h_close(&h);
+}
+
+/* Too many garbled frames in a row end the session. */
+FL_TEST(garbled_flood_disconnects)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.max_garbled = 5;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    for (int i = 0; i < 5 && !h.disconnected; i++)
+        h_raw(&h, "8=FIX.4.4|9=5|35=0|10=000|");
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* Store-before-send: a store that refuses to commit lets nothing out. */
+struct failing_store {
+    struct fl_store base;
+    struct fl_store *inner;
+    int fail;
+};
+static uint64_t fs_ns(const struct fl_store *s) { return fl_store_next_sender(((const struct failing_store *)s)->inner); }
+static uint64_t fs_nt(const struct fl_store *s) { return fl_store_next_target(((const struct failing_store *)s)->inner); }
+static int64_t fs_ct(const struct fl_store *s) { return fl_store_creation_time(((const struct failing_store *)s)->inner); }
+static int fs_commit(struct fl_store *s, const struct fl_store_batch *b)
+{
+    struct failing_store *f = (struct failing_store *)s;
+    if (f->fail) {
+        snprintf(s->last_error, sizeof s->last_error, "disk full (test)");
+        return FL_EIO;
+    }
+    return fl_store_commit(f->inner, b);
+}
+static int fs_reset(struct fl_store *s, int64_t now) { return fl_store_reset(((struct failing_store *)s)->inner, now); }
+static int fs_flush(struct fl_store *s) { return fl_store_flush(((struct failing_store *)s)->inner); }
+static int fs_iter_open(struct fl_store *s, uint64_t b, uint64_t e, struct fl_store_iter **it)
+{
+    return fl_store_iter_open(((struct failing_store *)s)->inner, b, e, it);
+}
+static void fs_close(struct fl_store *s)
+{
+    fl_store_close(((struct failing_store *)s)->inner);
+    free(s);
+}
+static const struct fl_store_ops failing_ops = {
+    .name = "failing", .next_sender = fs_ns, .next_target = fs_nt, .creation_time = fs_ct,
+    .commit = fs_commit, .reset = fs_reset, .flush = fs_flush, .iter_open = fs_iter_open,
+    .close = fs_close};
+
+FL_TEST(store_before_send_nothing_leaves_on_commit_failure)
+{
+    struct harness h;
+    struct failing_store *f = calloc(1, sizeof *f);
+    FL_CHECK(f != NULL);
+    f->base.ops = &failing_ops;
+    FL_CHECK(fl_store_mem_new(H_T0, &f->inner) == FL_OK);
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    FL_CHECK(h_open_with(&h, &c, &f->base) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK_INT(h.nframes, 1);
+    f->fail = 1;
+    h_in(&h, "35=1|34=2|52=NOW|112=X");
+    FL_CHECK_INT(h.nframes, 1); /* the Heartbeat answer never left */
+    FL_CHECK(h_has_event(&h, FL_EV_ERROR));
+    FL_CHECK_INT(h.disconnected, 1);
+    FL_CHECK_INT(fl_store_next_target(h.store), 2); /* the TestRequest is still to be handled */
+    FL_CHECK_INT(fl_session_next_sender(h.s), 2);
+end:
+    h_close(&h);
+}
+
+/* Sending-side numbering: every new message takes the next number, stored before it leaves. */
+FL_TEST(outbound_messages_are_stored_before_sent)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    const char b[] = "11=x\00155=IBM\001";
+    FL_CHECK(fl_session_send(h.s, "D", 1, "115=ONBEHALF\001", 13, b, sizeof b - 1, h.now) == FL_OK);
+    FL_CHECK(STR_EQ(h_get(&h, 1, 34), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 115), "ONBEHALF"));
+    FL_CHECK_INT(fl_store_next_sender(h.store), 3);
+    struct fl_store_iter *it = NULL;
+    uint64_t seq;
+    const char *data;
+    size_t len;
+    FL_CHECK(fl_store_iter_open(h.store, 2, 2, &it) == FL_OK);
+    FL_CHECK(fl_store_iter_next(it, &seq, &data, &len) == FL_OK);
+    FL_CHECK_INT(seq, 2);
+    FL_CHECK(len == h.frame_len[1] && memcmp(data, h.out + h.frame_off[1], len) == 0);
+    fl_store_iter_close(it);
+    it = NULL;
+end:
+    fl_store_iter_close(it);
+    h_close(&h);
+}
+
+/* In-session reset through a Logon with 141=Y, by either side. */
+FL_TEST(reset_seq_num_in_session)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=0|34=2|52=NOW");
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30|141=Y");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "A"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 34), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 141), "Y"));
+    FL_CHECK_INT(fl_session_next_target(h.s), 2);
+    FL_CHECK_INT(fl_session_next_sender(h.s), 2);
+    FL_CHECK(fl_session_reset(h.s, h.now) == FL_OK);
+    FL_CHECK(STR_EQ(h_get(&h, -1, 34), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 141), "Y"));
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_LOGON_SENT);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30|141=Y");
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+    FL_CHECK_INT(fl_session_next_target(h.s), 2);
+end:
+    h_close(&h);
+}
+
+/* Logon while logged on without a reset: the connection is dropped. */
+FL_TEST(second_logon_in_session_disconnects)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=A|34=2|52=NOW|98=0|108=30");
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
+/* A long resend is paced by the transport backlog and bounded in memory. */
+static size_t backlog_value;
+static size_t h_send_backlogged(void *ctx, const char *p, size_t n)
+{
+    h_send(ctx, p, n);
+    return backlog_value;
+}
+
+FL_TEST(resend_is_paced_by_transport)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    const char b[] = "11=x\001";
+    for (int i = 0; i < 2000; i++)
+        FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, b, sizeof b - 1, h.now) == FL_OK);
+    /* swap the transport for one that reports a full backlog */
+    fl_session_free(h.s);
+    struct fl_session_io io = {.ctx = &h, .send = h_send_backlogged, .disconnect = h_disconnect,
+                               .event = h_event_cb, .deliver = h_deliver};
+    char err[64];
+    FL_CHECK(fl_session_new(&h.cfg, h.store, &io, &h.s, err, sizeof err) == FL_OK);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=2|52=NOW|98=0|108=30");
+    backlog_value = 1u << 30;
+    int before = h.nframes;
+    h_in(&h, "35=2|34=3|52=NOW|7=2|16=0");
+    int first_chunk = h.nframes - before;
+    FL_CHECK(first_chunk > 0 && first_chunk < 2000);
+    backlog_value = 0;
+    for (int i = 0; i < 100 && h.nframes - before < 2001; i++)
+        fl_session_on_writable(h.s, h.now);
+    /* D 2..2001, then our second Logon (2002) gap-filled */
+    FL_CHECK_INT(h.nframes - before, 2001);
+    FL_CHECK(STR_EQ(h_get(&h, -2, 34), "2001"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "4"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 36), "2003"));
+end:
+    h_close(&h);
+}
+
+int main(int argc, char **argv)
+{
+    FL_TEST_MAIN_BEGIN(argc, argv);
+    FL_RUN(t1a_valid_logon_correct_seq);
+    FL_RUN(t1a_logon_seq_too_high);
+    FL_RUN(t1a_logon_too_high_fix41_uses_999999);
+    FL_RUN(t1c_logon_invalid_comp_id);
+    FL_RUN(t1d_invalid_logon_sending_time_and_begin_string);
+    FL_RUN(t1e_first_message_not_logon);
+    FL_RUN(logon_seq_too_low);
+    FL_RUN(logon_heartbeat_out_of_range);
+    FL_RUN(logon_encrypt_method_must_be_none);
+    FL_RUN(logon_fixt_default_appl_ver_id);
+    FL_RUN(logon_rejected_by_policy);
+    FL_RUN(logon_reset_only_after_acceptance);
+    FL_RUN(logon_deferred_then_accepted);
+    FL_RUN(logon_deferred_then_rejected_and_timeout);
+    FL_RUN(initiator_logon_and_timeout);
+    FL_RUN(initiator_logon_refused_by_peer);
+    FL_RUN(initiator_reset_on_logon);
+    FL_RUN(t2b_seq_too_high_queue_and_resend);
+    FL_RUN(t2b_resend_request_in_chunks);
+    FL_RUN(t2c_seq_too_low);
+    FL_RUN(t2d_garbled_message_ignored);
+    FL_RUN(t2e_poss_dup_already_received);
+    FL_RUN(t2f_poss_dup_orig_sending_time_after_sending_time);
+    FL_RUN(t2g_poss_dup_without_orig_sending_time);
+    FL_RUN(t2i_begin_string_unexpected);
+    FL_RUN(t2k_comp_id_problem);
+    FL_RUN(t2o_sending_time_accuracy);
+    FL_RUN(t2t_first_three_fields_out_of_order);
+    FL_RUN(t4a_heartbeat_when_idle);
+    FL_RUN(t4b_test_request_answered);
+    FL_RUN(t6_test_request_then_transmission_failure);
+    FL_RUN(t7_reject_received);
+    FL_RUN(t8_resend_request_served);
+    FL_RUN(t8_should_replay_false_gap_fills);
+    FL_RUN(t8_resend_request_policy);
+    FL_RUN(t8_resend_infinity_999999);
+    FL_RUN(t10_gap_fill_new_seq_no_greater_equal_lower);
+    FL_RUN(t11_sequence_reset_reset_mode);
+    FL_RUN(t13_logout_initiated_and_received);
+    FL_RUN(t14_malformed_messages_rejected);
+    FL_RUN(t14_reject_format_by_version);
+    FL_RUN(t20_simultaneous_resend_request);
+    FL_RUN(next_expected_msg_seq_num_resends);
+    FL_RUN(queued_before_logon_delivered_after);
+    FL_RUN(outbound_queue_is_bounded);
+    FL_RUN(garbled_flood_disconnects);
+    FL_RUN(store_before_send_nothing_leaves_on_commit_failure);
+    FL_RUN(outbound_messages_are_stored_before_sent);
+    FL_RUN(reset_seq_num_in_session);
+    FL_RUN(second_logon_in_session_disconnects);
+    FL_RUN(resend_is_paced_by_transport);
+    return FL_TEST_SUMMARY();
+}
