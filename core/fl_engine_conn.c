@@ -1,0 +1,445 @@
+/* fixlua — the engine's sockets: listen, accept, connect, read, write and close.
+ *
+ * Reads go straight to the session (fl_session_on_bytes) from the bufferevent's input buffer;
+ * what the session does not consume (an incomplete frame) stays there for the next read. An
+ * accepted connection belongs to no session until its first frame, a Logon, is routed by
+ * CompIDs. Closing is deferred until the output drains (bounded by a timer), because the last
+ * bytes a session sends before it disconnects (a Logout, a Reject) must reach the peer. */
+#include "fl_engine_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+
+#include "fl_frame.h"
+#include "fl_msg.h"
+
+/* How long a closing connection may take to flush its output. */
+#define CLOSE_FLUSH_NS (2 * INT64_C(1000000000))
+/* Bytes an accepted connection may send before its first frame is complete. */
+#define MAX_UNROUTED_BYTES (64u * 1024u)
+
+int fl_parse_host_port(const char *addr, char *host, size_t hostcap, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr)
+        return FL_EINVAL;
+    size_t hl = (size_t)(colon - addr);
+    if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']') { /* [::1]:9878 */
+        addr++;
+        hl -= 2;
+    }
+    if (hl + 1 > hostcap)
+        return FL_EINVAL;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || p < 0 || p > 65535)
+        return FL_EINVAL;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return FL_OK;
+}
+
+static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len, char *errbuf,
+                   size_t errlen)
+{
+    char host[256];
+    int port;
+    if (fl_parse_host_port(addr, host, sizeof host, &port) != FL_OK) {
+        snprintf(errbuf, errlen, "'%s' is not host:port", addr);
+        return FL_EINVAL;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(errbuf, errlen, "cannot resolve '%s': %s", addr, gai_strerror(rc));
+        return FL_EINVAL;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = (socklen_t)res->ai_addrlen;
+    freeaddrinfo(res);
+    return FL_OK;
+}
+
+static void describe_peer(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(out, cap, "%s:%d", host, port);
+}
+
+static void set_nodelay(struct bufferevent *bev)
+{
+    int one = 1;
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void fl_conn_free(struct conn *c)
+{
+    struct fl_engine *e = c->e;
+    for (struct conn **pp = &e->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    fl_engine_timer_cancel(e, c->close_timer);
+    fl_engine_timer_cancel(e, c->connect_timer);
+    if (c->es && c->es->conn == c)
+        c->es->conn = NULL;
+    if (c->bev)
+        bufferevent_free(c->bev);
+    free(c);
+}
+
+/* The connection is gone for the session: tell it and its hooks, and plan a reconnect. */
+static void detach_session(struct conn *c, const char *why)
+{
+    struct fl_engine_session *es = c->es;
+    if (!es)
+        return;
+    c->es = NULL;
+    es->conn = NULL;
+    es->above_watermark = 0;
+    fl_session_on_disconnect(es->fsm, fl_engine_now(es->e));
+    char text[256];
+    snprintf(text, sizeof text, "disconnected from %s: %s", c->peer, why);
+    fl_engine_log_event(es, "INFO", text);
+    if (es->hooks.on_transport)
+        es->hooks.on_transport(es->hooks.ctx, es, FL_TRANSPORT_DISCONNECTED, why);
+    fl_engine_session_schedule_reconnect(es);
+    fl_engine_check_shutdown_done(c->e);
+}
+
+static void close_now_timer(void *ctx, uint64_t id)
+{
+    struct conn *c = ctx;
+    (void)id;
+    c->close_timer = 0;
+    fl_conn_free(c);
+}
+
+void fl_conn_close(struct conn *c, int flush_first, const char *why)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    if (c->bev)
+        bufferevent_disable(c->bev, EV_READ);
+    detach_session(c, why ? why : "closed");
+    /* Freed from a timer, never from inside this call: callers may still be on its stack. */
+    int64_t delay = flush_first && c->bev && evbuffer_get_length(bufferevent_get_output(c->bev))
+                        ? CLOSE_FLUSH_NS
+                        : 0;
+    c->close_timer = fl_engine_timer_add(c->e, delay, 0, close_now_timer, c);
+}
+
+size_t fl_conn_write(struct conn *c, const char *p, size_t n)
+{
+    if (!c->bev || c->closing)
+        return 0;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add(out, p, n);
+    return evbuffer_get_length(out);
+}
+
+size_t fl_conn_output_len(const struct conn *c)
+{
+    return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+}
+
+/* First frame of an accepted connection: find its session by the Logon's CompIDs. */
+static int route(struct conn *c, const char *p, size_t n)
+{
+    struct fl_frame f;
+    enum fl_frame_status st = fl_frame_scan(p, n, MAX_UNROUTED_BYTES, &f);
+    if (st == FL_FRAME_NEED_MORE)
+        return n > MAX_UNROUTED_BYTES ? -1 : 0;
+    if (st != FL_FRAME_OK)
+        return -1;
+    struct fl_msg m;
+    fl_msg_init(&m);
+    int found = -1;
+    const char *sender, *target;
+    size_t sn, tn;
+    if (fl_msg_parse(&m, p, f.len) == FL_OK && fl_msg_get_str(&m, 49, &sender, &sn) == FL_OK &&
+        fl_msg_get_str(&m, 56, &target, &tn) == FL_OK) {
+        /* Their SenderCompID is our TargetCompID and the other way round. */
+        struct fl_engine_session *es = fl_engine_route_logon(c->e, c->l, target, tn, sender, sn);
+        if (es && !es->conn) {
+            c->es = es;
+            es->conn = c;
+            found = 1;
+        }
+    }
+    fl_msg_release(&m);
+    return found;
+}
+
+static void feed_session(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (!c->closing && c->es) {
+        size_t n = evbuffer_get_length(in);
+        if (n == 0)
+            return;
+        const char *p = (const char *)evbuffer_pullup(in, -1);
+        struct fl_engine_session *es = c->es;
+        if (es->hooks.on_raw_inbound)
+            es->hooks.on_raw_inbound(es->hooks.ctx, es, p, n);
+        size_t used = fl_session_on_bytes(es->fsm, p, n, fl_engine_now(c->e));
+        if (c->closing)
+            return; /* the input went with the connection */
+        evbuffer_drain(in, used);
+        if (used == 0 || used == n)
+            return;
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *ctx)
+{
+    struct conn *c = ctx;
+    (void)bev;
+    if (c->closing)
+        return;
+    if (!c->es) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        size_t n = evbuffer_get_length(in);
+        const char *p = (const char *)evbuffer_pullup(in, -1);
+        int r = route(c, p, n);
+        if (r < 0) {
+            fl_conn_close(c, 0, "first message is not a Logon for a configured session");
+            return;
+        }
+        if (r == 0)
+            return;
+        char text[160];
+        snprintf(text, sizeof text, "accepted connection from %s", c->peer);
+        fl_engine_log_event(c->es, "INFO", text);
+        fl_session_on_connect(c->es->fsm, fl_engine_now(c->e));
+        if (c->es->hooks.on_transport)
+            c->es->hooks.on_transport(c->es->hooks.ctx, c->es, FL_TRANSPORT_CONNECTED, c->peer);
+    }
+    feed_session(c);
+}
+
+static void on_write(struct bufferevent *bev, void *ctx)
+{
+    struct conn *c = ctx;
+    (void)bev;
+    if (c->closing) {
+        if (fl_conn_output_len(c) == 0) {
+            fl_engine_timer_cancel(c->e, c->close_timer);
+            c->close_timer = fl_engine_timer_add(c->e, 0, 0, close_now_timer, c);
+        }
+        return;
+    }
+    struct fl_engine_session *es = c->es;
+    if (!es)
+        return;
+    if (es->above_watermark && fl_conn_output_len(c) < es->cfg.output_high_watermark / 2) {
+        es->above_watermark = 0;
+        if (es->hooks.on_backpressure)
+            es->hooks.on_backpressure(es->hooks.ctx, es, 0);
+    }
+    fl_session_on_writable(es->fsm, fl_engine_now(c->e));
+}
+
+static void on_connected(struct conn *c)
+{
+    struct fl_engine_session *es = c->es;
+    c->connecting = 0;
+    fl_engine_timer_cancel(c->e, c->connect_timer);
+    c->connect_timer = 0;
+    set_nodelay(c->bev);
+    es->failed_tries = 0;
+    char text[160];
+    snprintf(text, sizeof text, "connected to %s", c->peer);
+    fl_engine_log_event(es, "INFO", text);
+    if (es->hooks.on_transport)
+        es->hooks.on_transport(es->hooks.ctx, es, FL_TRANSPORT_CONNECTED, c->peer);
+    fl_session_on_connect(es->fsm, fl_engine_now(c->e));
+}
+
+/* A failed or timed-out connect: try the next address after the reconnect interval. */
+static void connect_failed(struct conn *c, enum fl_transport_event ev, const char *why)
+{
+    struct fl_engine_session *es = c->es;
+    c->es = NULL;
+    if (es) {
+        es->conn = NULL;
+        es->failed_tries++;
+        if (es->cfg.nconnect)
+            es->connect_index = (es->connect_index + 1) % es->cfg.nconnect;
+        char text[256];
+        snprintf(text, sizeof text, "connect to %s failed: %s", c->peer, why);
+        fl_engine_log_event(es, "WARN", text);
+        if (es->hooks.on_transport)
+            es->hooks.on_transport(es->hooks.ctx, es, ev, why);
+    }
+    c->closing = 1;
+    if (c->bev)
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    c->close_timer = fl_engine_timer_add(c->e, 0, 0, close_now_timer, c);
+    if (es)
+        fl_engine_session_schedule_reconnect(es);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *ctx)
+{
+    struct conn *c = ctx;
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        on_connected(c);
+        return;
+    }
+    if (c->connecting) {
+        connect_failed(c, FL_TRANSPORT_CONNECT_FAILED,
+                       evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        return;
+    }
+    if (c->closing) {
+        fl_engine_timer_cancel(c->e, c->close_timer);
+        c->close_timer = fl_engine_timer_add(c->e, 0, 0, close_now_timer, c);
+        return;
+    }
+    const char *why = (what & BEV_EVENT_EOF) ? "connection closed by peer"
+                                             : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+    fl_conn_close(c, 0, why);
+}
+
+static struct conn *conn_new(struct fl_engine *e, struct bufferevent *bev)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->e = e;
+    c->bev = bev;
+    c->next = e->conns;
+    e->conns = c;
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    return c;
+}
+
+static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *ctx)
+{
+    struct listener *l = ctx;
+    (void)evl;
+    (void)salen;
+    if (l->e->shutting_down) {
+        evutil_closesocket(fd);
+        return;
+    }
+    struct bufferevent *bev = bufferevent_socket_new(l->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        evutil_closesocket(fd);
+        return;
+    }
+    struct conn *c = conn_new(l->e, bev);
+    if (!c) {
+        bufferevent_free(bev);
+        return;
+    }
+    c->l = l;
+    describe_peer(sa, c->peer, sizeof c->peer);
+    set_nodelay(bev);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+int fl_conn_listen(struct fl_engine *e, struct listener *l, char *errbuf, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = resolve(l->addr, &ss, &len, errbuf, errlen);
+    if (rc != FL_OK)
+        return rc;
+    l->evl = evconnlistener_new_bind(e->base, on_accept, l,
+                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                         LEV_OPT_CLOSE_ON_EXEC,
+                                     128, (struct sockaddr *)&ss, (int)len);
+    if (!l->evl) {
+        snprintf(errbuf, errlen, "cannot listen on %s: %s", l->addr,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        return FL_EIO;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(evconnlistener_get_fd(l->evl), (struct sockaddr *)&bound, &blen) == 0) {
+        if (bound.ss_family == AF_INET)
+            l->port = ntohs(((struct sockaddr_in *)(void *)&bound)->sin_port);
+        else if (bound.ss_family == AF_INET6)
+            l->port = ntohs(((struct sockaddr_in6 *)(void *)&bound)->sin6_port);
+    }
+    return FL_OK;
+}
+
+static void connect_timeout(void *ctx, uint64_t id)
+{
+    struct conn *c = ctx;
+    (void)id;
+    c->connect_timer = 0;
+    if (c->connecting)
+        connect_failed(c, FL_TRANSPORT_CONNECT_TIMEOUT, "connect timed out");
+}
+
+int fl_conn_connect(struct fl_engine_session *es)
+{
+    struct fl_engine *e = es->e;
+    if (es->conn || es->cfg.nconnect == 0)
+        return FL_ESTATE;
+    const char *addr = es->connect_list[es->connect_index % es->cfg.nconnect];
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char err[256];
+    struct bufferevent *bev = bufferevent_socket_new(e->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct conn *c = bev ? conn_new(e, bev) : NULL;
+    if (!c) {
+        if (bev)
+            bufferevent_free(bev);
+        return FL_ENOMEM;
+    }
+    c->es = es;
+    es->conn = c;
+    c->connecting = 1;
+    snprintf(c->peer, sizeof c->peer, "%s", addr);
+    if (resolve(addr, &ss, &len, err, sizeof err) != FL_OK) {
+        connect_failed(c, FL_TRANSPORT_CONNECT_FAILED, err);
+        return FL_OK;
+    }
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    c->connect_timer = fl_engine_timer_add(e, (int64_t)es->cfg.connect_timeout * 1000000000, 0,
+                                           connect_timeout, c);
+    if (bufferevent_socket_connect(bev, (struct sockaddr *)&ss, (int)len) != 0) {
+        /* An immediate failure was already reported through on_event when the bufferevent
+         * runs callbacks synchronously; guard against reporting it twice. */
+        if (c->connecting)
+            connect_failed(c, FL_TRANSPORT_CONNECT_FAILED, "connect() failed");
+    }
+    return FL_OK;
+}

@@ -1,0 +1,113 @@
+/* fixlua — the engine's private structures, shared by fl_engine.c (loop, clock, timers,
+ * sessions), fl_engine_conn.c (sockets: accept, connect, read, write, close) and
+ * fl_engine_log.c (message and event logs). Not part of the API. */
+#ifndef FL_ENGINE_INT_H
+#define FL_ENGINE_INT_H
+
+#include <stdio.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "fl_engine.h"
+
+struct engine_timer {
+    uint64_t id;
+    int64_t deadline;
+    int64_t every;
+    fl_timer_fn fn;
+    void *ctx;
+};
+
+/* One listening address, shared by every acceptor session configured on it. */
+struct listener {
+    struct fl_engine *e;
+    char *addr;
+    struct evconnlistener *evl;
+    int port;
+};
+
+/* A TCP connection. Accepted ones have no session until their first Logon is routed. */
+struct conn {
+    struct fl_engine *e;
+    struct bufferevent *bev;
+    struct fl_engine_session *es;
+    struct listener *l;
+    int closing;         /* close once the output is written */
+    int connecting;      /* initiator: connect() in progress */
+    uint64_t close_timer;
+    uint64_t connect_timer;
+    char peer[64];
+    struct conn *next;   /* engine's list of connections */
+};
+
+struct fl_engine_session {
+    struct fl_engine *e;
+    struct fl_engine_session_config cfg;  /* strings point into `strings` */
+    char *strings;
+    const char **connect_list;
+    struct fl_engine_hooks hooks;
+    struct fl_store *store;
+    struct fl_session *fsm;
+    struct conn *conn;
+    struct listener *listener;
+    int is_template;                      /* target_comp_id "*" */
+    int dynamic;                          /* created from a template */
+    size_t connect_index;
+    int failed_tries;
+    uint64_t reconnect_timer;
+    int gave_up;
+    int above_watermark;
+    FILE *msg_log;
+    FILE *event_log;
+};
+
+struct fl_engine {
+    struct event_base *base;
+    struct fl_engine_config cfg;
+    int64_t manual_now;
+    struct event *timer_ev;               /* armed for the earliest timer (real clock) */
+    struct engine_timer *timers;
+    size_t ntimers, timers_cap;
+    uint64_t next_timer_id;
+    uint64_t tick_timer;
+    struct fl_engine_session **sessions;
+    size_t nsessions, sessions_cap;
+    struct listener **listeners;
+    size_t nlisteners, listeners_cap;
+    struct conn *conns;
+    int started;
+    int stopped;
+    int shutting_down;
+    uint64_t shutdown_timer;
+    struct event *sig_int, *sig_term;
+    int sig_grace_ms;
+    int in_timers;                        /* running timers: defer re-arming */
+};
+
+/* fl_engine.c */
+void fl_engine_arm_timers(struct fl_engine *e);
+void fl_engine_check_shutdown_done(struct fl_engine *e);
+struct fl_engine_session *fl_engine_route_logon(struct fl_engine *e, struct listener *l,
+                                                const char *sender, size_t sn, const char *target,
+                                                size_t tn);
+void fl_engine_session_schedule_reconnect(struct fl_engine_session *es);
+
+/* fl_engine_conn.c */
+int fl_conn_listen(struct fl_engine *e, struct listener *l, char *errbuf, size_t errlen);
+int fl_conn_connect(struct fl_engine_session *es);
+void fl_conn_close(struct conn *c, int flush_first, const char *why);
+void fl_conn_free(struct conn *c);
+size_t fl_conn_write(struct conn *c, const char *p, size_t n);
+size_t fl_conn_output_len(const struct conn *c);
+int fl_parse_host_port(const char *addr, char *host, size_t hostcap, int *port);
+
+/* fl_engine_log.c */
+int fl_engine_log_open(struct fl_engine_session *es, char *errbuf, size_t errlen);
+void fl_engine_log_close(struct fl_engine_session *es);
+void fl_engine_log_message(struct fl_engine_session *es, int inbound, const char *p, size_t n);
+void fl_engine_log_event(struct fl_engine_session *es, const char *level, const char *text);
+void fl_engine_log_flush(struct fl_engine_session *es);
+
+#endif

@@ -1,0 +1,334 @@
+/* fixlua — the engine over real sockets on 127.0.0.1 with port 0: logon through an acceptor
+ * and an initiator in one process, application traffic both ways, routing by CompID with a
+ * template for unknown CompIDs, reconnect after the acceptor restarts, messages queued before
+ * logon, backpressure limits and a clean shutdown that logs sessions out. Bounded in time. */
+#include "fl_test.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "fl_engine.h"
+
+#define STR_EQ_(a, b) (strcmp((a), (b)) == 0)
+
+struct counters {
+    int app_in;
+    int logons;
+    int transport_up, transport_down, connect_failed;
+    int created;
+    char last_clordid[32];
+};
+
+static void on_message(void *ctx, struct fl_engine_session *es, const struct fl_msg *m, int admin)
+{
+    struct counters *c = ctx;
+    if (admin)
+        return;
+    c->app_in++;
+    const char *p;
+    size_t n;
+    if (fl_msg_get_str(m, 11, &p, &n) == FL_OK)
+        snprintf(c->last_clordid, sizeof c->last_clordid, "%.*s", (int)n, p);
+    (void)es;
+}
+
+static void on_event(void *ctx, struct fl_engine_session *es, const struct fl_session_event *ev)
+{
+    struct counters *c = ctx;
+    (void)es;
+    if (ev->type == FL_EV_LOGON)
+        c->logons++;
+}
+
+static void on_transport(void *ctx, struct fl_engine_session *es, enum fl_transport_event ev,
+                         const char *detail)
+{
+    struct counters *c = ctx;
+    (void)es;
+    (void)detail;
+    if (ev == FL_TRANSPORT_CONNECTED)
+        c->transport_up++;
+    else if (ev == FL_TRANSPORT_DISCONNECTED)
+        c->transport_down++;
+    else
+        c->connect_failed++;
+}
+
+static void on_created(void *ctx, struct fl_engine_session *t, struct fl_engine_session *created)
+{
+    struct counters *c = ctx;
+    (void)t;
+    (void)created;
+    c->created++;
+}
+
+static struct fl_engine_hooks hooks_for(struct counters *c)
+{
+    struct fl_engine_hooks h = {.ctx = c, .on_message = on_message, .on_event = on_event,
+                                .on_transport = on_transport, .on_session_created = on_created};
+    return h;
+}
+
+static struct fl_engine_session_config session_cfg(const char *name, enum fl_session_role role,
+                                                   const char *sender, const char *target)
+{
+    struct fl_engine_session_config c;
+    memset(&c, 0, sizeof c);
+    c.name = name;
+    c.session.role = role;
+    c.session.begin_string = "FIX.4.4";
+    c.session.sender_comp_id = sender;
+    c.session.target_comp_id = target;
+    c.session.heartbeat_interval = 30;
+    c.reconnect_interval = 1;
+    return c;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs both engines until cond() holds or the time limit passes. */
+#define RUN_UNTIL(cond, ms)                                                                  \
+    do {                                                                                     \
+        int64_t until_ = mono_ms() + (ms);                                                   \
+        while (!(cond) && mono_ms() < until_) {                                              \
+            int rc_ = FL_OK;                                                                 \
+            if (ea)                                                                          \
+                rc_ |= fl_engine_run_once(ea, 0);                                            \
+            if (ei)                                                                          \
+                rc_ |= fl_engine_run_once(ei, 0);                                            \
+            (void)rc_;                                                                       \
+        }                                                                                    \
+    } while (0)
+
+static int active(struct fl_engine_session *es)
+{
+    return es && fl_engine_session_fsm(es) &&
+           fl_session_state(fl_engine_session_fsm(es)) == FL_STATE_ACTIVE;
+}
+
+FL_TEST(logon_and_trade_over_loopback)
+{
+    struct fl_engine *ea = NULL, *ei = NULL;
+    struct counters ca = {0}, ci = {0};
+    char err[256], addr[64];
+    struct fl_engine_session *acc = NULL, *ini = NULL;
+    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
+    a.listen = "127.0.0.1:0";
+    struct fl_engine_hooks ha = hooks_for(&ca), hi = hooks_for(&ci);
+    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", fl_engine_session_port(acc));
+    FL_CHECK(fl_engine_session_port(acc) > 0);
+    const char *list[] = {addr};
+    struct fl_engine_session_config i = session_cfg("client", FL_ROLE_INITIATOR, "CLIENT", "EXEC");
+    i.connect = list;
+    i.nconnect = 1;
+    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    /* queued before logon */
+    const char q[] = "11=queued\00155=IBM\001";
+    FL_CHECK(fl_engine_session_send(ini, "D", 1, NULL, 0, q, sizeof q - 1) == FL_OK);
+    FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
+    RUN_UNTIL(active(acc) && active(ini) && ca.app_in == 1, 3000);
+    FL_CHECK(active(acc) && active(ini));
+    FL_CHECK_INT(ca.app_in, 1);
+    FL_CHECK(STR_EQ_(ca.last_clordid, "queued"));
+    for (int k = 0; k < 1000; k++) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "11=%d\00155=IBM\00154=1\00138=100\001", k);
+        FL_CHECK(fl_engine_session_send(ini, "D", 1, NULL, 0, body, (size_t)n) == FL_OK);
+    }
+    RUN_UNTIL(ca.app_in == 1001, 5000);
+    FL_CHECK_INT(ca.app_in, 1001);
+    FL_CHECK(STR_EQ_(ca.last_clordid, "999"));
+    FL_CHECK_INT(fl_session_next_target(fl_engine_session_fsm(acc)), 1003);
+    /* shutdown logs the initiator out; the acceptor answers and both drop */
+    fl_engine_shutdown(ei, 2000);
+    RUN_UNTIL(fl_engine_stopped(ei) && ca.transport_down == 1, 3000);
+    FL_CHECK(fl_engine_stopped(ei));
+    FL_CHECK_INT(ca.transport_down, 1);
+    FL_CHECK_INT(fl_session_state(fl_engine_session_fsm(acc)), FL_STATE_DISCONNECTED);
+end:
+    fl_engine_free(ei);
+    fl_engine_free(ea);
+}
+
+FL_TEST(unknown_comp_id_routed_to_template)
+{
+    struct fl_engine *ea = NULL, *ei = NULL;
+    struct counters ca = {0}, ci = {0};
+    char err[256], addr[64];
+    struct fl_engine_session *tmpl = NULL, *ini = NULL, *other = NULL;
+    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "*");
+    a.listen = "127.0.0.1:0";
+    struct fl_engine_hooks ha = hooks_for(&ca), hi = hooks_for(&ci);
+    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &tmpl, err, sizeof err) == FL_OK);
+    struct fl_engine_session_config known = session_cfg("known", FL_ROLE_ACCEPTOR, "EXEC", "KNOWN");
+    known.listen = "127.0.0.1:0";
+    FL_CHECK(fl_engine_add_session(ea, &known, &ha, &other, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", fl_engine_session_port(tmpl));
+    const char *list[] = {addr};
+    struct fl_engine_session_config i = session_cfg("newbie", FL_ROLE_INITIATOR, "NEWBIE", "EXEC");
+    i.connect = list;
+    i.nconnect = 1;
+    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
+    struct fl_engine_session *made = NULL;
+    RUN_UNTIL(active(ini) && (made = fl_engine_find_session(ea, "exch.NEWBIE")) && active(made), 3000);
+    FL_CHECK(made != NULL);
+    FL_CHECK(active(made));
+    FL_CHECK_INT(ca.created, 1);
+    FL_CHECK(STR_EQ_(fl_engine_session_config(made)->session.target_comp_id, "NEWBIE"));
+end:
+    fl_engine_free(ei);
+    fl_engine_free(ea);
+}
+
+FL_TEST(reconnect_after_acceptor_restart)
+{
+    struct fl_engine *ea = NULL, *ei = NULL;
+    struct counters ca = {0}, ci = {0};
+    char err[256], addr[64], listen_addr[64];
+    struct fl_engine_session *acc = NULL, *ini = NULL;
+    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
+    a.listen = "127.0.0.1:0";
+    struct fl_engine_hooks ha = hooks_for(&ca), hi = hooks_for(&ci);
+    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
+    int port = fl_engine_session_port(acc);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    const char *list[] = {addr};
+    struct fl_engine_session_config i = session_cfg("client", FL_ROLE_INITIATOR, "CLIENT", "EXEC");
+    i.connect = list;
+    i.nconnect = 1;
+    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
+    RUN_UNTIL(active(acc) && active(ini), 3000);
+    FL_CHECK(active(ini));
+    /* the acceptor goes away */
+    fl_engine_free(ea);
+    ea = NULL;
+    RUN_UNTIL(ci.transport_down >= 1, 3000);
+    FL_CHECK_INT(ci.transport_down, 1);
+    /* and comes back on the same port: the initiator reconnects and logs on again */
+    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
+    snprintf(listen_addr, sizeof listen_addr, "127.0.0.1:%d", port);
+    a.listen = listen_addr;
+    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
+    RUN_UNTIL(active(acc) && active(ini), 5000);
+    FL_CHECK(active(ini));
+    FL_CHECK(ci.logons >= 2);
+end:
+    fl_engine_free(ei);
+    fl_engine_free(ea);
+}
+
+FL_TEST(connect_failure_gives_up_after_max_tries)
+{
+    struct fl_engine *ea = NULL, *ei = NULL;
+    struct counters ci = {0};
+    char err[256];
+    struct fl_engine_session *ini = NULL;
+    struct fl_engine_config ec = {.manual_clock = 1};
+    FL_CHECK(fl_engine_new(&ec, &ei, err, sizeof err) == FL_OK);
+    /* nothing listens on port 1 of loopback */
+    const char *list[] = {"127.0.0.1:1", "127.0.0.1:2"};
+    struct fl_engine_session_config i = session_cfg("client", FL_ROLE_INITIATOR, "CLIENT", "EXEC");
+    i.connect = list;
+    i.nconnect = 2;
+    i.max_connect_tries = 3;
+    struct fl_engine_hooks hi = hooks_for(&ci);
+    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
+    for (int k = 0; k < 10; k++) {
+        RUN_UNTIL(ci.connect_failed > k, 1000);
+        FL_CHECK(fl_engine_advance(ei, 2 * INT64_C(1000000000)) == FL_OK);
+    }
+    FL_CHECK_INT(ci.connect_failed, 3);
+end:
+    fl_engine_free(ei);
+    fl_engine_free(ea);
+}
+
+FL_TEST(bad_session_configs_are_refused)
+{
+    struct fl_engine *e = NULL;
+    char err[256];
+    struct fl_engine_session *es = NULL;
+    FL_CHECK(fl_engine_new(NULL, &e, err, sizeof err) == FL_OK);
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
+    FL_CHECK(fl_engine_add_session(e, &a, NULL, &es, err, sizeof err) == FL_EINVAL);
+    FL_CHECK(strstr(err, "listen") != NULL);
+    a.listen = "127.0.0.1:0";
+    a.name = "../x";
+    FL_CHECK(fl_engine_add_session(e, &a, NULL, &es, err, sizeof err) == FL_EINVAL);
+    a.name = "exch";
+    a.session.begin_string = "FIX.9.9";
+    FL_CHECK(fl_engine_add_session(e, &a, NULL, &es, err, sizeof err) == FL_EINVAL);
+    FL_CHECK(strstr(err, "begin_string") != NULL);
+    a.session.begin_string = "FIX.4.4";
+    FL_CHECK(fl_engine_add_session(e, &a, NULL, &es, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_add_session(e, &a, NULL, &es, err, sizeof err) == FL_EINVAL);
+    FL_CHECK(strstr(err, "twice") != NULL);
+    struct fl_engine_session_config b = session_cfg("other", FL_ROLE_ACCEPTOR, "EXEC", "X");
+    b.listen = "not-an-address";
+    FL_CHECK(fl_engine_add_session(e, &b, NULL, &es, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(e, err, sizeof err) != FL_OK);
+    FL_CHECK(strstr(err, "not-an-address") != NULL);
+end:
+    fl_engine_free(e);
+}
+
+static void count_timer(void *ctx, uint64_t id)
+{
+    (void)id;
+    (*(int *)ctx)++;
+}
+
+FL_TEST(manual_clock_timers)
+{
+    struct fl_engine *e = NULL;
+    char err[64];
+    int once = 0, every = 0;
+    struct fl_engine_config ec = {.manual_clock = 1, .start_time = INT64_C(1000000000000)};
+    FL_CHECK(fl_engine_new(&ec, &e, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_now(e) == INT64_C(1000000000000));
+    FL_CHECK(fl_engine_timer_add(e, 1500000000, 0, count_timer, &once) > 0);
+    uint64_t id = fl_engine_timer_add(e, 1000000000, 1000000000, count_timer, &every);
+    FL_CHECK(fl_engine_advance(e, 999999999) == FL_OK);
+    FL_CHECK_INT(once + every, 0);
+    FL_CHECK(fl_engine_advance(e, 1) == FL_OK);
+    FL_CHECK_INT(every, 1);
+    FL_CHECK(fl_engine_advance(e, 5000000000) == FL_OK);
+    FL_CHECK_INT(once, 1);
+    FL_CHECK_INT(every, 6);
+    fl_engine_timer_cancel(e, id);
+    FL_CHECK(fl_engine_advance(e, 5000000000) == FL_OK);
+    FL_CHECK_INT(every, 6);
+end:
+    fl_engine_free(e);
+}
+
+int main(int argc, char **argv)
+{
+    FL_TEST_MAIN_BEGIN(argc, argv);
+    FL_RUN(logon_and_trade_over_loopback);
+    FL_RUN(unknown_comp_id_routed_to_template);
+    FL_RUN(reconnect_after_acceptor_restart);
+    FL_RUN(connect_failure_gives_up_after_max_tries);
+    FL_RUN(bad_session_configs_are_refused);
+    FL_RUN(manual_clock_timers);
+    return FL_TEST_SUMMARY();
+}
