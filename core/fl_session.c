@@ -43,6 +43,8 @@ static const char *const event_names[FL_EV__COUNT] = {
     [FL_EV_TRANSMISSION_FAIL] = "transmission_fail",
     [FL_EV_LATENCY] = "latency",
     [FL_EV_QUEUE_THRESHOLD] = "queue_threshold",
+    [FL_EV_VALIDATION_FAILED] = "validation_failed",
+    [FL_EV_THROTTLE] = "throttle",
     [FL_EV_ERROR] = "error",
     [FL_EV_DISCONNECT] = "disconnect",
 };
@@ -188,6 +190,8 @@ int fl_session_new(const struct fl_session_config *cfg, struct fl_store *store,
         s->cfg.timestamp_digits = 3;
     if (!s->cfg.max_inbound_queue)
         s->cfg.max_inbound_queue = 10000;
+    if (!s->cfg.inbound_queue_warn || s->cfg.inbound_queue_warn > s->cfg.max_inbound_queue)
+        s->cfg.inbound_queue_warn = s->cfg.max_inbound_queue;
     if (!s->cfg.max_outbound_queue)
         s->cfg.max_outbound_queue = 100000;
     if (!s->cfg.max_garbled)
@@ -208,6 +212,7 @@ int fl_session_new(const struct fl_session_config *cfg, struct fl_store *store,
     fl_msg_init(&s->stored);
     fl_msg_init(&s->drained);
     fl_msg_init(&s->pending_logon);
+    fl_validator_init(&s->validator);
     *out = s;
     return FL_OK;
 }
@@ -217,6 +222,7 @@ void fl_session_clear_inbound_queue(struct fl_session *s)
     for (uint32_t i = 0; i < s->ninq; i++)
         free(s->inq[i].frame);
     s->ninq = 0;
+    s->queue_warned = 0;
 }
 
 void fl_session_free(struct fl_session *s)
@@ -234,6 +240,7 @@ void fl_session_free(struct fl_session *s)
     fl_msg_release(&s->in);
     fl_msg_release(&s->stored);
     fl_msg_release(&s->drained);
+    fl_validator_release(&s->validator);
     fl_builder_release(&s->b);
     free(s->strings);
     free(s);
@@ -518,6 +525,11 @@ int fl_session_reset_store(struct fl_session *s, int64_t now)
     s->next_sender = 1;
     s->next_target = 1;
     s->target_dirty = 0;
+    /* Held messages, the gap we asked for and a paused resend all use the old numbers. */
+    fl_session_clear_inbound_queue(s);
+    s->resend_requested = 0;
+    s->highest_seen = 0;
+    s->serving = 0;
     return FL_OK;
 }
 

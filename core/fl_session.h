@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "fl_builder.h"
+#include "fl_dict.h"
 #include "fl_err.h"
 #include "fl_msg.h"
 #include "fl_store.h"
@@ -76,7 +77,10 @@ enum fl_event_type {
     FL_EV_SEQUENCE_RESET,     /* SequenceReset received: new_seq; gap_fill flag */
     FL_EV_TRANSMISSION_FAIL,  /* no answer to TestRequest: disconnecting */
     FL_EV_LATENCY,            /* SendingTime further from now than max_latency (value in ns) */
-    FL_EV_QUEUE_THRESHOLD,    /* inbound out-of-order queue reached its limit */
+    FL_EV_QUEUE_THRESHOLD,    /* inbound out-of-order queue reached the warning level (value: depth) */
+    FL_EV_VALIDATION_FAILED,  /* dictionary validation refused a message: begin seq, end RefTagID,
+                                 value reason (a BusinessRejectReason when text starts "business") */
+    FL_EV_THROTTLE,           /* more inbound messages in one second than max_inbound_rate (value) */
     FL_EV_ERROR,              /* internal failure (store write...), text explains */
     FL_EV_DISCONNECT,         /* transport dropped or session asked to disconnect (text) */
     FL_EV__COUNT
@@ -134,6 +138,13 @@ struct fl_session_config {
     int timestamp_digits;          /* SendingTime precision: 0, 3, 6, 9 (default 0 for 4.0/4.1, else 3) */
     uint32_t resend_request_chunk; /* ask for at most this many messages per ResendRequest (0: all) */
     uint32_t max_inbound_queue;    /* out-of-order messages kept while a gap is filled (default 10000) */
+    uint32_t inbound_queue_warn;   /* FL_EV_QUEUE_THRESHOLD at this depth (default: max_inbound_queue) */
+    uint32_t max_inbound_rate;     /* FL_EV_THROTTLE above this many messages a second (0: off) */
+    int64_t latency_warn_ns;       /* FL_EV_LATENCY when SendingTime is further than this (0: off) */
+    /* Validation against a dictionary (borrowed; must outlive the session). NULL: only the
+     * session layer's own checks. */
+    const struct fl_dict *dict;
+    struct fl_validate_opts validate;
     uint32_t max_outbound_queue;   /* application messages queued before logon (default 100000) */
     uint32_t max_garbled;          /* garbled frames in a row that end the session (default 100; 0 = default) */
     size_t max_message_size;       /* default 1 MiB */

@@ -138,10 +138,11 @@ static int check_sending_time(struct fl_session *s, const struct inbound *in, in
                reject_text(FL_REJECT_INCORRECT_DATA_FORMAT), now);
         return 0;
     }
-    if (s->cfg.max_latency_ns < 0)
-        return 1;
     int64_t delta = now > t ? now - t : t - now;
-    if (delta <= s->cfg.max_latency_ns)
+    if (s->cfg.latency_warn_ns > 0 && delta > s->cfg.latency_warn_ns &&
+        (s->cfg.max_latency_ns < 0 || delta <= s->cfg.max_latency_ns))
+        fl_session_emit(s, FL_EV_LATENCY, in->seq, 0, delta, "SendingTime further from now than latency_warn");
+    if (s->cfg.max_latency_ns < 0 || delta <= s->cfg.max_latency_ns)
         return 1;
     fl_session_emit(s, FL_EV_LATENCY, in->seq, 0, delta, "SendingTime accuracy problem");
     if (!logged_on) {
@@ -210,6 +211,47 @@ static int check_syntax(struct fl_session *s, const struct inbound *in, int64_t 
     return 0;
 }
 
+/* Dictionary validation (when configured): Reject(3) or BusinessMessageReject(j) with the
+ * reason the FIX rules give; either consumes the number when it is the expected one. */
+static int check_dictionary(struct fl_session *s, const struct inbound *in, int64_t now)
+{
+    if (!s->cfg.dict || s->cfg.validate.level == FL_VALIDATE_LEVEL_OFF)
+        return 1;
+    struct fl_validate_result r;
+    int rc = fl_dict_validate(s->cfg.dict, in->m, &s->cfg.validate, &s->validator, &r);
+    if (rc != FL_EPROTO) {
+        if (rc != FL_OK)
+            fl_session_emit(s, FL_EV_ERROR, in->seq, 0, rc, "validation could not run");
+        return 1;
+    }
+    if (!fl_session_is_logged_on(s)) {
+        char why[200];
+        snprintf(why, sizeof why, "invalid Logon: %s (tag %u)", r.text, r.ref_tag);
+        drop_connection(s, in, why);
+        return 0;
+    }
+    char text[200];
+    snprintf(text, sizeof text, "%s%s", r.verdict == FL_VERDICT_BUSINESS_REJECT ? "business: " : "",
+             r.text);
+    fl_session_emit(s, FL_EV_VALIDATION_FAILED, in->seq, r.ref_tag, r.reason, text);
+    if (r.verdict == FL_VERDICT_BUSINESS_REJECT) {
+        int rc2 = fl_session_start_msg(s, "j", 1, s->next_sender, now);
+        if (rc2 == FL_OK) {
+            fl_builder_add_int(&s->b, FL_TAG_REF_SEQ_NUM, (int64_t)in->seq);
+            fl_builder_add_str(&s->b, FL_TAG_REF_MSG_TYPE, in->type, in->type_len);
+            fl_builder_add_int(&s->b, FL_TAG_BUSINESS_REJECT_REASON, r.reason);
+            fl_builder_add_cstr(&s->b, FL_TAG_TEXT, r.text);
+            rc2 = fl_session_stage_built(s, s->next_sender, 1);
+        }
+        if (rc2 != FL_OK)
+            fl_session_emit(s, FL_EV_ERROR, in->seq, 0, rc2, "could not build BusinessMessageReject");
+        consume(s, in);
+    } else {
+        reject(s, in, r.reason, r.ref_tag, r.text, now);
+    }
+    return 0;
+}
+
 /* ---- the gap we ask for ---- */
 
 static uint64_t infinity_end(const struct fl_session *s)
@@ -260,6 +302,11 @@ static void queue_inbound(struct fl_session *s, const struct inbound *in)
         fl_session_emit(s, FL_EV_QUEUE_THRESHOLD, in->seq, 0, s->ninq,
                         "inbound queue full: message dropped, it will be resent");
         return;
+    }
+    if (s->ninq + 1 >= s->cfg.inbound_queue_warn && !s->queue_warned) {
+        s->queue_warned = 1;
+        fl_session_emit(s, FL_EV_QUEUE_THRESHOLD, in->seq, 0, s->ninq + 1,
+                        "inbound queue reached its warning level");
     }
     if (s->ninq == s->inq_cap) {
         uint32_t ncap = s->inq_cap ? s->inq_cap * 2 : 16;
@@ -637,7 +684,8 @@ static void process(struct fl_session *s, struct fl_msg *m, int from_queue, int6
             drop_connection(s, &in, "malformed Logon");
             return;
         }
-        if (check_sending_time(s, &in, now) && check_comp_ids(s, &in, now))
+        if (check_dictionary(s, &in, now) && check_sending_time(s, &in, now) &&
+            check_comp_ids(s, &in, now))
             on_logon_request(s, &in, now);
         return;
     case FL_STATE_LOGON_SENT:
@@ -672,8 +720,8 @@ static void process(struct fl_session *s, struct fl_msg *m, int from_queue, int6
 
     /* Logged on: syntax first (a malformed message is rejected whatever its number), then the
      * header checks, then the sequence. */
-    if (!check_syntax(s, &in, now) || !check_sending_time(s, &in, now) ||
-        !check_comp_ids(s, &in, now))
+    if (!check_syntax(s, &in, now) || !check_dictionary(s, &in, now) ||
+        !check_sending_time(s, &in, now) || !check_comp_ids(s, &in, now))
         return;
     if (is_type(&in, '5')) {
         /* A Logout ends the session whatever its number; it is consumed when in sequence. */
@@ -698,8 +746,9 @@ static void process(struct fl_session *s, struct fl_msg *m, int from_queue, int6
             logout_and_disconnect(s, "ResetSeqNumFlag(141)=Y requires MsgSeqNum(34)=1", now);
             return;
         }
-        /* The peer resets both sequences in session; authenticate it like any Logon. */
-        s->next_target = 1;
+        /* The peer resets both sequences in session; authenticate it like any Logon. The
+         * numbers change only once it is accepted (fl_session_complete_logon resets the store):
+         * a refused or deferred reset must leave them, and the store, as they are. */
         on_logon_request(s, &in, now);
         return;
     }
@@ -768,6 +817,8 @@ void fl_session_drain_queue(struct fl_session *s, int64_t now)
         free(q.frame);
         s->drained.buf = NULL;
     }
+    if (s->ninq == 0)
+        s->queue_warned = 0;
 }
 
 void fl_session_on_frame(struct fl_session *s, const char *p, size_t n, int64_t now)
@@ -775,6 +826,15 @@ void fl_session_on_frame(struct fl_session *s, const char *p, size_t n, int64_t 
     fl_session_batch_begin(s);
     s->last_received = now;
     s->test_request_pending = 0;
+    if (s->cfg.max_inbound_rate) {
+        if (now - s->rate_window >= NS_PER_SEC) {
+            s->rate_window = now;
+            s->rate_count = 0;
+        }
+        if (++s->rate_count == s->cfg.max_inbound_rate + 1)
+            fl_session_emit(s, FL_EV_THROTTLE, 0, 0, s->cfg.max_inbound_rate,
+                            "inbound rate above max_inbound_rate");
+    }
     int rc = fl_msg_parse(&s->in, p, n);
     if (rc != FL_OK) {
         fl_session_emit(s, FL_EV_GARBLED, 0, 0, (int64_t)n, "message has too many fields");

@@ -97,6 +97,11 @@ struct fl_session {
     struct fl_msg pending_logon;
     int has_pending_logon;
 
+    struct fl_validator validator;
+    int64_t rate_window;           /* start of the current one-second throttle window */
+    uint32_t rate_count;
+    int queue_warned;
+
     struct fl_builder b;
     struct fl_msg in;              /* scratch for inbound frames */
     struct fl_msg stored;          /* scratch for stored messages during resends */

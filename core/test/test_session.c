@@ -1104,6 +1104,69 @@ end:
     h_close(&h);
 }
 
+
+/* Validation as a session setting: with a dictionary, a NewOrderSingle without a required field
+ * gets Reject(3) reason 1 and the event; an unsupported MsgType gets BusinessMessageReject. */
+FL_TEST(validation_with_dictionary)
+{
+    struct harness h;
+    struct fl_dict *d = NULL;
+    FL_CHECK(fl_dict_builtin("FIX.4.4", &d) == FL_OK);
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.dict = d;
+    fl_validate_opts_init(&c.validate);
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+    h_in(&h, "35=D|34=2|52=NOW|11=A|21=1|55=IBM|60=20261122-10:00:00|40=1|38=10");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 371), "54"));
+    FL_CHECK(h_has_event(&h, FL_EV_VALIDATION_FAILED));
+    FL_CHECK_INT(h.delivered_app, 0);
+    h_in(&h, "35=D|34=3|52=NOW|11=A|21=1|55=IBM|54=1|60=2026-11-22|40=1|38=10");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "6"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 371), "60"));
+    h_in(&h, "35=D|34=4|52=NOW|11=A|21=1|55=IBM|54=1|60=20261122-10:00:00|40=1|38=10");
+    FL_CHECK_INT(h.delivered_app, 1);
+    h_in(&h, "35=ZZ|34=5|52=NOW|58=hi");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "j"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 380), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 372), "ZZ"));
+    FL_CHECK_INT(fl_session_next_target(h.s), 6);
+end:
+    h_close(&h);
+    fl_dict_free(d);
+}
+
+/* Throttle, latency warning and queue threshold are reported, not enforced. */
+FL_TEST(throttle_latency_and_queue_threshold_events)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.max_inbound_rate = 3;
+    c.latency_warn_ns = 2 * H_SEC;
+    c.inbound_queue_warn = 2;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    h_in(&h, "35=0|34=2|52=NOW");
+    h_in(&h, "35=0|34=3|52=NOW");
+    FL_CHECK(!h_has_event(&h, FL_EV_THROTTLE));
+    h_in(&h, "35=0|34=4|52=NOW-5");
+    FL_CHECK(h_has_event(&h, FL_EV_THROTTLE));
+    FL_CHECK(h_has_event(&h, FL_EV_LATENCY));
+    FL_CHECK_INT(h.disconnected, 0);
+    FL_CHECK_INT(fl_session_next_target(h.s), 5);
+    h_in(&h, "35=0|34=9|52=NOW");
+    FL_CHECK(!h_has_event(&h, FL_EV_QUEUE_THRESHOLD));
+    h_in(&h, "35=0|34=10|52=NOW");
+    FL_CHECK(h_has_event(&h, FL_EV_QUEUE_THRESHOLD));
+end:
+    h_close(&h);
+}
+
 int main(int argc, char **argv)
 {
     FL_TEST_MAIN_BEGIN(argc, argv);
@@ -1158,5 +1221,7 @@ int main(int argc, char **argv)
     FL_RUN(reset_seq_num_in_session);
     FL_RUN(second_logon_in_session_disconnects);
     FL_RUN(resend_is_paced_by_transport);
+    FL_RUN(validation_with_dictionary);
+    FL_RUN(throttle_latency_and_queue_threshold_events);
     return FL_TEST_SUMMARY();
 }
