@@ -314,6 +314,7 @@ static void session_free(struct fl_engine_session *es)
         fl_conn_free(es->conn);
     }
     fl_engine_timer_cancel(es->e, es->reconnect_timer);
+    fl_engine_timer_cancel(es->e, es->reset_timer);
     fl_session_free(es->fsm);
     fl_store_close(es->store);
     fl_engine_log_close(es);
@@ -470,6 +471,8 @@ struct fl_engine_session *fl_engine_route_logon(struct fl_engine *e, struct list
         const char *s = es->cfg.session.sender_comp_id, *t = es->cfg.session.target_comp_id;
         if (strlen(s) != sn || memcmp(s, sender, sn) != 0)
             continue;
+        if (es->out_of_window)
+            continue; /* outside its schedule a session takes no logon */
         if (es->is_template)
             tmpl = es;
         else if (strlen(t) == tn && memcmp(t, target, tn) == 0)
@@ -511,7 +514,7 @@ static void reconnect_timer(void *ctx, uint64_t id)
 void fl_engine_session_schedule_reconnect(struct fl_engine_session *es)
 {
     if (es->cfg.session.role != FL_ROLE_INITIATOR || es->e->shutting_down || es->conn ||
-        es->reconnect_timer)
+        es->reconnect_timer || es->out_of_window)
         return;
     if (es->cfg.max_connect_tries > 0 && es->failed_tries >= es->cfg.max_connect_tries) {
         if (!es->gave_up) {
@@ -797,6 +800,45 @@ void fl_engine_session_disconnect(struct fl_engine_session *es, const char *why)
         fl_session_disconnect(es->fsm, why, fl_engine_now(es->e));
     else if (es->conn)
         fl_conn_close(es->conn, 1, why);
+}
+
+void fl_engine_session_reset_timer(void *ctx, uint64_t id)
+{
+    struct fl_engine_session *es = ctx;
+    (void)id;
+    es->reset_timer = 0;
+    if (fl_session_reset(es->fsm, fl_engine_now(es->e)) != FL_OK)
+        fl_engine_log_event(es, "ERROR", "schedule end: sequence reset failed");
+}
+
+void fl_engine_session_schedule_event(struct fl_engine_session *es, int start)
+{
+    fl_engine_log_event(es, "INFO", start ? "schedule: session window opens"
+                                          : "schedule: session window closes");
+    if (es->hooks.on_schedule && !es->hooks.on_schedule(es->hooks.ctx, es, start))
+        return;
+    es->out_of_window = !start;
+    if (!es->fsm)
+        return;
+    if (start) {
+        if (es->cfg.session.role == FL_ROLE_INITIATOR && !es->conn &&
+            fl_engine_session_connect(es) != FL_OK)
+            fl_engine_log_event(es, "ERROR", "schedule start: cannot connect");
+        return;
+    }
+    /* End of the window: log out, and start the next window from sequence number 1. */
+    fl_engine_timer_cancel(es->e, es->reconnect_timer);
+    es->reconnect_timer = 0;
+    if (es->conn) {
+        es->reset_when_disconnected = 1;
+        enum fl_session_state st = fl_session_state(es->fsm);
+        if (st == FL_STATE_ACTIVE || st == FL_STATE_RESENDING)
+            fl_session_logout(es->fsm, "end of session window", fl_engine_now(es->e));
+        else if (st != FL_STATE_LOGOUT_SENT)
+            fl_conn_close(es->conn, 1, "end of session window");
+    } else if (fl_session_reset(es->fsm, fl_engine_now(es->e)) != FL_OK) {
+        fl_engine_log_event(es, "ERROR", "schedule end: sequence reset failed");
+    }
 }
 
 void fl_engine_session_log(struct fl_engine_session *es, const char *level, const char *text)

@@ -57,6 +57,10 @@ struct fl_engine_hooks {
      * the new session may be set here with fl_engine_session_set_hooks(). */
     void (*on_session_created)(void *ctx, struct fl_engine_session *template_es,
                                struct fl_engine_session *created);
+    /* A schedule window opened (start 1) or closed (start 0). Return 1 for the default (start:
+     * an initiator connects; end: log out, then reset both sequence numbers to 1), 0 to skip
+     * it. NULL means the default. */
+    int (*on_schedule)(void *ctx, struct fl_engine_session *es, int start);
     /* The session is about to be freed (engine freed or dynamic session dropped). */
     void (*on_free)(void *ctx, struct fl_engine_session *es);
 };
@@ -156,6 +160,10 @@ void fl_engine_session_logout(struct fl_engine_session *es, const char *text);
 void fl_engine_session_disconnect(struct fl_engine_session *es, const char *why);
 /* Initiator: connect now (also after max_connect_tries gave up). Acceptors: FL_ESTATE. */
 FL_MUST_CHECK int fl_engine_session_connect(struct fl_engine_session *es);
+/* A schedule window opens (start 1) or closes (start 0) for the session: asks the hook, then
+ * applies the default (see fl_engine_hooks.on_schedule). The schedule itself (fl_schedule)
+ * calls this; tests and scripts may too. */
+void fl_engine_session_schedule_event(struct fl_engine_session *es, int start);
 /* Writes a line to the session's event log (and nowhere else). */
 void fl_engine_session_log(struct fl_engine_session *es, const char *level, const char *text);
 

@@ -126,6 +126,12 @@ static void detach_session(struct conn *c, const char *why)
     es->conn = NULL;
     es->above_watermark = 0;
     fl_session_on_disconnect(es->fsm, fl_engine_now(es->e));
+    if (es->reset_when_disconnected) {
+        /* Not from here: the session may still be inside its own callback stack. */
+        es->reset_when_disconnected = 0;
+        fl_engine_timer_cancel(es->e, es->reset_timer);
+        es->reset_timer = fl_engine_timer_add(es->e, 0, 0, fl_engine_session_reset_timer, es);
+    }
     char text[256];
     snprintf(text, sizeof text, "disconnected from %s: %s", c->peer, why);
     fl_engine_log_event(es, "INFO", text);

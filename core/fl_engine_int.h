@@ -59,6 +59,9 @@ struct fl_engine_session {
     uint64_t reconnect_timer;
     int gave_up;
     int above_watermark;
+    int reset_when_disconnected;          /* schedule end: reset once the Logout exchange ends */
+    int out_of_window;
+    uint64_t reset_timer;                    /* schedule closed: no reconnect, no logon accepted */
     FILE *msg_log;
     FILE *event_log;
 };
@@ -93,6 +96,7 @@ struct fl_engine_session *fl_engine_route_logon(struct fl_engine *e, struct list
                                                 const char *sender, size_t sn, const char *target,
                                                 size_t tn);
 void fl_engine_session_schedule_reconnect(struct fl_engine_session *es);
+void fl_engine_session_reset_timer(void *ctx, uint64_t id);
 
 /* fl_engine_conn.c */
 int fl_conn_listen(struct fl_engine *e, struct listener *l, char *errbuf, size_t errlen);

@@ -321,6 +321,76 @@ end:
     fl_engine_free(e);
 }
 
+
+static int skip_default;
+static int schedule_calls;
+static int on_schedule(void *ctx, struct fl_engine_session *es, int start)
+{
+    (void)ctx;
+    (void)es;
+    (void)start;
+    schedule_calls++;
+    return !skip_default;
+}
+
+/* Schedule end logs out and resets both sequence numbers; the initiator stays away until the
+ * window opens again; a hook may skip the default. */
+FL_TEST(schedule_end_logs_out_and_resets)
+{
+    struct fl_engine *ea = NULL, *ei = NULL;
+    struct counters ca = {0}, ci = {0};
+    char err[256], addr[64];
+    struct fl_engine_session *acc = NULL, *ini = NULL;
+    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
+    a.listen = "127.0.0.1:0";
+    struct fl_engine_hooks ha = hooks_for(&ca), hi = hooks_for(&ci);
+    hi.on_schedule = on_schedule;
+    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", fl_engine_session_port(acc));
+    const char *list[] = {addr};
+    struct fl_engine_session_config i = session_cfg("client", FL_ROLE_INITIATOR, "CLIENT", "EXEC");
+    i.connect = list;
+    i.nconnect = 1;
+    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
+    RUN_UNTIL(active(acc) && active(ini), 3000);
+    FL_CHECK(active(ini));
+    const char q[] = "11=x\00155=IBM\001";
+    FL_CHECK(fl_engine_session_send(ini, "D", 1, NULL, 0, q, sizeof q - 1) == FL_OK);
+    RUN_UNTIL(ca.app_in == 1, 3000);
+    FL_CHECK(fl_session_next_sender(fl_engine_session_fsm(ini)) > 2);
+    fl_engine_session_schedule_event(ini, 0);
+    RUN_UNTIL(ci.transport_down == 1 && ca.transport_down == 1, 3000);
+    FL_CHECK_INT(schedule_calls, 1);
+    /* the acceptor shares the schedule: disconnected already, it resets at once */
+    fl_engine_session_schedule_event(acc, 0);
+    FL_CHECK_INT(fl_session_next_target(fl_engine_session_fsm(acc)), 1);
+    FL_CHECK_INT(fl_session_next_sender(fl_engine_session_fsm(ini)), 1);
+    FL_CHECK_INT(fl_session_next_target(fl_engine_session_fsm(ini)), 1);
+    /* out of window: no reconnect even after the interval */
+    int64_t until = mono_ms() + 1500;
+    while (mono_ms() < until) {
+        if (fl_engine_run_once(ea, 0) != FL_OK || fl_engine_run_once(ei, 0) != FL_OK)
+            break;
+    }
+    FL_CHECK(!fl_engine_session_connected(ini));
+    /* skipping the default leaves everything as it is */
+    skip_default = 1;
+    fl_engine_session_schedule_event(ini, 1);
+    FL_CHECK(!fl_engine_session_connected(ini));
+    skip_default = 0;
+    fl_engine_session_schedule_event(acc, 1);
+    fl_engine_session_schedule_event(ini, 1);
+    RUN_UNTIL(ci.logons == 2, 3000);
+    FL_CHECK_INT(ci.logons, 2);
+end:
+    fl_engine_free(ei);
+    fl_engine_free(ea);
+}
+
 int main(int argc, char **argv)
 {
     FL_TEST_MAIN_BEGIN(argc, argv);
@@ -330,5 +400,6 @@ int main(int argc, char **argv)
     FL_RUN(connect_failure_gives_up_after_max_tries);
     FL_RUN(bad_session_configs_are_refused);
     FL_RUN(manual_clock_timers);
+    FL_RUN(schedule_end_logs_out_and_resets);
     return FL_TEST_SUMMARY();
 }
