@@ -1130,11 +1130,18 @@ FL_TEST(validation_with_dictionary)
     FL_CHECK(STR_EQ(h_get(&h, -1, 371), "60"));
     h_in(&h, "35=D|34=4|52=NOW|11=A|21=1|55=IBM|54=1|60=20261122-10:00:00|40=1|38=10");
     FL_CHECK_INT(h.delivered_app, 1);
-    h_in(&h, "35=ZZ|34=5|52=NOW|58=hi");
+    /* a repeating group whose NumInGroup disagrees with its entries: reason 16 */
+    h_in(&h, "35=D|34=5|52=NOW|11=A|453=2|448=P1|447=D|452=3|21=1|55=IBM|54=1|"
+             "60=20261122-10:00:00|40=1|38=10");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "16"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 371), "453"));
+    FL_CHECK_INT(h.delivered_app, 1);
+    h_in(&h, "35=ZZ|34=6|52=NOW|58=hi");
     FL_CHECK(STR_EQ(h_get(&h, -1, 35), "j"));
     FL_CHECK(STR_EQ(h_get(&h, -1, 380), "3"));
     FL_CHECK(STR_EQ(h_get(&h, -1, 372), "ZZ"));
-    FL_CHECK_INT(fl_session_next_target(h.s), 6);
+    FL_CHECK_INT(fl_session_next_target(h.s), 7);
 end:
     h_close(&h);
     fl_dict_free(d);
