@@ -7,6 +7,7 @@
 #include "fl_engine_int.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +26,18 @@ static int64_t real_now(void)
 int64_t fl_engine_now(const struct fl_engine *e)
 {
     return e->cfg.manual_clock ? e->manual_now : real_now();
+}
+
+void fl_engine_log(struct fl_engine *e, const char *level, const char *fmt, ...)
+{
+    if (!e->cfg.log)
+        return;
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    e->cfg.log(e->cfg.log_ctx, level, text);
 }
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
@@ -257,7 +270,9 @@ static int copy_session_config(struct fl_engine_session *es, const struct fl_eng
 {
     const char *strs[] = {cfg->name, cfg->listen, cfg->store_dir, cfg->log_dir,
                           cfg->session.begin_string, cfg->session.sender_comp_id,
-                          cfg->session.target_comp_id, cfg->session.default_appl_ver_id};
+                          cfg->session.target_comp_id, cfg->session.default_appl_ver_id,
+                          cfg->tls.cert, cfg->tls.key, cfg->tls.ca, cfg->tls.server_name,
+                          cfg->tls.ciphers};
     size_t total = 0;
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         total += strs[i] ? strlen(strs[i]) + 1 : 0;
@@ -278,6 +293,11 @@ static int copy_session_config(struct fl_engine_session *es, const struct fl_eng
     es->cfg.session.target_comp_id = dup_str(&w, cfg->session.target_comp_id);
     es->cfg.session.default_appl_ver_id =
         cfg->session.default_appl_ver_id ? dup_str(&w, cfg->session.default_appl_ver_id) : NULL;
+    const char **tls_strs[] = {&es->cfg.tls.cert, &es->cfg.tls.key, &es->cfg.tls.ca,
+                               &es->cfg.tls.server_name, &es->cfg.tls.ciphers};
+    for (size_t i = 0; i < sizeof tls_strs / sizeof tls_strs[0]; i++)
+        if (*tls_strs[i])
+            *tls_strs[i] = dup_str(&w, *tls_strs[i]);
     for (size_t i = 0; i < cfg->nconnect; i++)
         es->connect_list[i] = dup_str(&w, cfg->connect[i]);
     es->cfg.connect = es->connect_list;
@@ -317,6 +337,7 @@ static void session_free(struct fl_engine_session *es)
     fl_engine_timer_cancel(es->e, es->reset_timer);
     fl_session_free(es->fsm);
     fl_store_close(es->store);
+    fl_tls_ctx_free(es->tls_ctx);
     fl_engine_log_close(es);
     free(es->connect_list);
     free(es->strings);
@@ -422,6 +443,32 @@ static int add_session(struct fl_engine *e, const struct fl_engine_session_confi
         es->listener = listener_for(e, es->cfg.listen);
         if (!es->listener) {
             rc = FL_ENOMEM;
+            goto fail;
+        }
+        struct listener *l = es->listener;
+        int want = es->cfg.tls.enabled ? 1 : -1;
+        if (l->tls && l->tls != want) {
+            set_err(errbuf, errlen, "session '%s': every acceptor on %s must agree on TLS",
+                    es->cfg.name, es->cfg.listen);
+            es->listener = NULL;
+            rc = FL_EINVAL;
+            goto fail;
+        }
+        if (want > 0 && !l->tls_ctx) {
+            rc = fl_tls_ctx_new(&es->cfg.tls, 1, &l->tls_ctx, detail, sizeof detail);
+            if (rc != FL_OK) {
+                set_err(errbuf, errlen, "session '%s': tls: %s", es->cfg.name, detail);
+                es->listener = NULL;
+                goto fail;
+            }
+            l->tls_cfg = &es->cfg.tls;
+        }
+        l->tls = want;
+    }
+    if (es->cfg.session.role == FL_ROLE_INITIATOR && es->cfg.tls.enabled) {
+        rc = fl_tls_ctx_new(&es->cfg.tls, 0, &es->tls_ctx, detail, sizeof detail);
+        if (rc != FL_OK) {
+            set_err(errbuf, errlen, "session '%s': tls: %s", es->cfg.name, detail);
             goto fail;
         }
     }
@@ -599,6 +646,7 @@ void fl_engine_free(struct fl_engine *e)
     for (size_t i = 0; i < e->nlisteners; i++) {
         if (e->listeners[i]->evl)
             evconnlistener_free(e->listeners[i]->evl);
+        fl_tls_ctx_free(e->listeners[i]->tls_ctx);
         free(e->listeners[i]->addr);
         free(e->listeners[i]);
     }

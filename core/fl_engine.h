@@ -19,6 +19,7 @@
 #include "fl_err.h"
 #include "fl_session.h"
 #include "fl_store.h"
+#include "fl_tls.h"
 
 struct fl_engine;
 struct fl_engine_session;
@@ -85,12 +86,18 @@ struct fl_engine_session_config {
     int log_events;                    /* event log (default on when log_dir is set) */
     size_t max_output_bytes;           /* output queue limit; send fails with FL_EAGAIN above (default 64 MiB) */
     size_t output_high_watermark;      /* backpressure threshold (default 4 MiB) */
+    /* TLS (tls.enabled): every acceptor on one listen address must agree on it. */
+    struct fl_tls_config tls;
 };
 
 struct fl_engine_config {
     int manual_clock;                  /* time moves only with fl_engine_advance() */
     int64_t start_time;                /* manual clock start (ns since epoch; 0: now) */
     int tick_ms;                       /* session timer granularity (default 200 ms) */
+    /* Engine-wide log lines that belong to no session (a refused connection, a failed TLS
+     * handshake before routing); NULL: dropped. */
+    void (*log)(void *ctx, const char *level, const char *text);
+    void *log_ctx;
 };
 
 FL_MUST_CHECK int fl_engine_new(const struct fl_engine_config *cfg, struct fl_engine **out,

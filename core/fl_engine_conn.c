@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 
 #include "fl_frame.h"
 #include "fl_msg.h"
@@ -238,6 +240,8 @@ static void on_read(struct bufferevent *bev, void *ctx)
         const char *p = (const char *)evbuffer_pullup(in, -1);
         int r = route(c, p, n);
         if (r < 0) {
+            fl_engine_log(c->e, "WARN", "connection from %s refused: first message is not a Logon "
+                          "for a configured session", c->peer);
             fl_conn_close(c, 0, "first message is not a Logon for a configured session");
             return;
         }
@@ -315,17 +319,36 @@ static void connect_failed(struct conn *c, enum fl_transport_event ev, const cha
         fl_engine_session_schedule_reconnect(es);
 }
 
+/* Why a connection failed: the TLS layer's reason when there is one, else the socket's. */
+static const char *failure_reason(struct bufferevent *bev, short what, char *buf, size_t n)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    unsigned long tls_err = ssl ? bufferevent_get_openssl_error(bev) : 0;
+    if (ssl && (tls_err || SSL_get_verify_result(ssl) != X509_V_OK)) {
+        char detail[256];
+        fl_tls_describe_error(ssl, tls_err, detail, sizeof detail);
+        snprintf(buf, n, "TLS: %s", detail);
+        return buf;
+    }
+    if (what & BEV_EVENT_EOF)
+        return "connection closed by peer";
+    int err = EVUTIL_SOCKET_ERROR();
+    snprintf(buf, n, "%s", err ? evutil_socket_error_to_string(err) : "connection failed");
+    return buf;
+}
+
 static void on_event(struct bufferevent *bev, short what, void *ctx)
 {
     struct conn *c = ctx;
-    (void)bev;
+    char why[320];
     if (what & BEV_EVENT_CONNECTED) {
-        on_connected(c);
+        /* An accepted TLS connection reports its finished handshake too: nothing to do. */
+        if (c->connecting)
+            on_connected(c);
         return;
     }
     if (c->connecting) {
-        connect_failed(c, FL_TRANSPORT_CONNECT_FAILED,
-                       evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        connect_failed(c, FL_TRANSPORT_CONNECT_FAILED, failure_reason(bev, what, why, sizeof why));
         return;
     }
     if (c->closing) {
@@ -333,8 +356,9 @@ static void on_event(struct bufferevent *bev, short what, void *ctx)
         c->close_timer = fl_engine_timer_add(c->e, 0, 0, close_now_timer, c);
         return;
     }
-    const char *why = (what & BEV_EVENT_EOF) ? "connection closed by peer"
-                                             : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+    failure_reason(bev, what, why, sizeof why);
+    if (!c->es)
+        fl_engine_log(c->e, "WARN", "connection from %s dropped before logon: %s", c->peer, why);
     fl_conn_close(c, 0, why);
 }
 
@@ -361,7 +385,22 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
-    struct bufferevent *bev = bufferevent_socket_new(l->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = NULL;
+    if (l->tls_ctx) {
+        char err[256];
+        SSL *ssl = fl_tls_new_ssl(l->tls_ctx, l->tls_cfg, 1, NULL, err, sizeof err);
+        if (ssl)
+            bev = bufferevent_openssl_socket_new(l->e->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE);
+        else
+            fl_engine_log(l->e, "ERROR", "TLS on %s: %s", l->addr, err);
+        if (ssl && !bev)
+            SSL_free(ssl);
+        if (bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    } else {
+        bev = bufferevent_socket_new(l->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!bev) {
         evutil_closesocket(fd);
         return;
@@ -423,7 +462,26 @@ int fl_conn_connect(struct fl_engine_session *es)
     struct sockaddr_storage ss;
     socklen_t len;
     char err[256];
-    struct bufferevent *bev = bufferevent_socket_new(e->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = NULL;
+    if (es->tls_ctx) {
+        char host[256];
+        int port;
+        if (fl_parse_host_port(addr, host, sizeof host, &port) != FL_OK)
+            host[0] = '\0';
+        SSL *ssl = fl_tls_new_ssl(es->tls_ctx, &es->cfg.tls, 0, host, err, sizeof err);
+        if (!ssl) {
+            fl_engine_log_event(es, "ERROR", err);
+            return FL_ETLS;
+        }
+        bev = bufferevent_openssl_socket_new(e->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+        if (!bev)
+            SSL_free(ssl);
+        else
+            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    } else {
+        bev = bufferevent_socket_new(e->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     struct conn *c = bev ? conn_new(e, bev) : NULL;
     if (!c) {
         if (bev)

@@ -26,6 +26,9 @@ struct listener {
     char *addr;
     struct evconnlistener *evl;
     int port;
+    int tls;                  /* -1 plain, 1 TLS, 0 not decided yet */
+    SSL_CTX *tls_ctx;
+    const struct fl_tls_config *tls_cfg;
 };
 
 /* A TCP connection. Accepted ones have no session until their first Logon is routed. */
@@ -59,6 +62,7 @@ struct fl_engine_session {
     uint64_t reconnect_timer;
     int gave_up;
     int above_watermark;
+    SSL_CTX *tls_ctx;                     /* initiator with TLS */
     int reset_when_disconnected;          /* schedule end: reset once the Logout exchange ends */
     int out_of_window;
     uint64_t reset_timer;                    /* schedule closed: no reconnect, no logon accepted */
@@ -90,6 +94,8 @@ struct fl_engine {
 };
 
 /* fl_engine.c */
+void fl_engine_log(struct fl_engine *e, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void fl_engine_arm_timers(struct fl_engine *e);
 void fl_engine_check_shutdown_done(struct fl_engine *e);
 struct fl_engine_session *fl_engine_route_logon(struct fl_engine *e, struct listener *l,
