@@ -149,8 +149,9 @@ static int check_sending_time(struct fl_session *s, const struct inbound *in, in
         drop_connection(s, in, "Logon SendingTime accuracy problem");
         return 0;
     }
-    reject(s, in, FL_REJECT_SENDING_TIME_ACCURACY, FL_TAG_SENDING_TIME,
-           reject_text(FL_REJECT_SENDING_TIME_ACCURACY), now);
+    /* No RefTagID: QuickFIX and the FIX acceptance tests leave it out for this reason. */
+    reject(s, in, FL_REJECT_SENDING_TIME_ACCURACY, 0, reject_text(FL_REJECT_SENDING_TIME_ACCURACY),
+           now);
     start_logout(s, NULL, now);
     return 0;
 }
@@ -167,8 +168,7 @@ static int check_comp_ids(struct fl_session *s, const struct inbound *in, int64_
         drop_connection(s, in, "Logon with unexpected SenderCompID/TargetCompID");
         return 0;
     }
-    reject(s, in, FL_REJECT_COMPID_PROBLEM, sender_ok ? FL_TAG_TARGET_COMP_ID : FL_TAG_SENDER_COMP_ID,
-           reject_text(FL_REJECT_COMPID_PROBLEM), now);
+    reject(s, in, FL_REJECT_COMPID_PROBLEM, 0, reject_text(FL_REJECT_COMPID_PROBLEM), now);
     start_logout(s, NULL, now);
     return 0;
 }
@@ -193,7 +193,7 @@ static int check_poss_dup(struct fl_session *s, const struct inbound *in, int64_
         return 0;
     }
     if (fl_msg_get_utc_timestamp(in->m, FL_TAG_SENDING_TIME, &sent, NULL) == FL_OK && orig > sent) {
-        reject(s, in, FL_REJECT_SENDING_TIME_ACCURACY, FL_TAG_ORIG_SENDING_TIME,
+        reject(s, in, FL_REJECT_SENDING_TIME_ACCURACY, 0,
                reject_text(FL_REJECT_SENDING_TIME_ACCURACY), now);
         start_logout(s, NULL, now);
         return 0;
@@ -238,9 +238,9 @@ static int check_dictionary(struct fl_session *s, const struct inbound *in, int6
         int rc2 = fl_session_start_msg(s, "j", 1, s->next_sender, now);
         if (rc2 == FL_OK) {
             fl_builder_add_int(&s->b, FL_TAG_REF_SEQ_NUM, (int64_t)in->seq);
+            fl_builder_add_cstr(&s->b, FL_TAG_TEXT, r.text);
             fl_builder_add_str(&s->b, FL_TAG_REF_MSG_TYPE, in->type, in->type_len);
             fl_builder_add_int(&s->b, FL_TAG_BUSINESS_REJECT_REASON, r.reason);
-            fl_builder_add_cstr(&s->b, FL_TAG_TEXT, r.text);
             rc2 = fl_session_stage_built(s, s->next_sender, 1);
         }
         if (rc2 != FL_OK)
@@ -425,8 +425,8 @@ static void on_sequence_reset(struct fl_session *s, const struct inbound *in, in
     }
     if (new_seq < (int64_t)s->next_target || new_seq < 1) {
         /* Sequence numbers never move backwards; the expected number stays. */
-        reject(s, in, FL_REJECT_VALUE_OUT_OF_RANGE, FL_TAG_NEW_SEQ_NO,
-               reject_text(FL_REJECT_VALUE_OUT_OF_RANGE), now);
+        reject(s, in, FL_REJECT_VALUE_OUT_OF_RANGE, 0, reject_text(FL_REJECT_VALUE_OUT_OF_RANGE),
+               now);
         return;
     }
     deliver(s, in, 1);
@@ -658,7 +658,12 @@ static void process(struct fl_session *s, struct fl_msg *m, int from_queue, int6
     in.type = fl_msg_value(m, (uint32_t)ti);
     in.type_len = m->fields[ti].len;
     int64_t seq;
-    if (fl_msg_get_int(m, FL_TAG_MSG_SEQ_NUM, &seq) != FL_OK || seq < 1) {
+    int gap_fill_flag = 0;
+    /* A SequenceReset in Reset mode ignores MsgSeqNum: peers send 0 there. */
+    int reset_mode = is_type(&in, '4') &&
+                     !(fl_msg_get_bool(m, FL_TAG_GAP_FILL_FLAG, &gap_fill_flag) == FL_OK &&
+                       gap_fill_flag);
+    if (fl_msg_get_int(m, FL_TAG_MSG_SEQ_NUM, &seq) != FL_OK || seq < (reset_mode ? 0 : 1)) {
         const char *text = "MsgSeqNum(34) missing or invalid";
         if (fl_session_is_logged_on(s))
             logout_and_disconnect(s, text, now);

@@ -114,7 +114,10 @@ void fl_session_emit(struct fl_session *s, enum fl_event_type type, uint64_t beg
                      int64_t value, const char *text);
 void fl_session_batch_begin(struct fl_session *s);
 void fl_session_batch_end(struct fl_session *s, int64_t now);
-/* Starts a new outbound message in s->b with the standard header. */
+/* Starts a new outbound message in s->b with the standard header; a possible duplicate gets
+ * PossDupFlag=Y and, when orig_time is given, OrigSendingTime. */
+int fl_session_start_header(struct fl_session *s, const char *type, size_t type_len, uint64_t seq,
+                            int64_t now, int poss_dup, const char *orig_time, size_t orig_len);
 int fl_session_start_msg(struct fl_session *s, const char *type, size_t type_len, uint64_t seq,
                          int64_t now);
 /* Finishes s->b and stages it; `is_new` advances next_sender and stores it. */

@@ -22,43 +22,79 @@ static int gap_filled_type(const char *t, size_t n)
 
 int fl_session_send_gap_fill(struct fl_session *s, uint64_t seq, uint64_t new_seq, int64_t now)
 {
-    int rc = fl_session_start_msg(s, "4", 1, seq, now);
+    char orig[32];
+    size_t on = fl_format_utc_timestamp(orig, now, s->cfg.timestamp_digits);
+    int rc = fl_session_start_header(s, "4", 1, seq, now, 1, orig, on);
     if (rc != FL_OK)
         return rc;
-    fl_builder_add_bool(&s->b, FL_TAG_POSS_DUP_FLAG, 1);
-    fl_builder_add_utc_timestamp(&s->b, FL_TAG_ORIG_SENDING_TIME, now, s->cfg.timestamp_digits);
-    fl_builder_add_bool(&s->b, FL_TAG_GAP_FILL_FLAG, 1);
     fl_builder_add_int(&s->b, FL_TAG_NEW_SEQ_NO, (int64_t)new_seq);
+    fl_builder_add_bool(&s->b, FL_TAG_GAP_FILL_FLAG, 1);
     return fl_session_stage_built(s, seq, 0);
 }
 
+/* Header fields of a stored message, re-sorted after PossDupFlag, SendingTime and
+ * OrigSendingTime are replaced. */
+struct hdr_item {
+    uint32_t tag;
+    uint32_t index; /* field index in the stored message; UINT32_MAX for our replacements */
+};
+
+#define MAX_RESEND_HEADER 64
+
 /* Rebuilds a stored message as a possible duplicate: same header and body, PossDupFlag=Y,
- * SendingTime now, OrigSendingTime the stored SendingTime. */
+ * SendingTime now, OrigSendingTime the stored SendingTime; header fields in ascending order. */
 static int resend_stored(struct fl_session *s, const struct fl_msg *m, uint64_t seq, int64_t now)
 {
     int ti = fl_msg_hdr(m, FL_HDR_MSG_TYPE);
+    int si = fl_msg_hdr(m, FL_HDR_SENDING_TIME);
     int rc = fl_builder_begin(&s->b, s->cfg.begin_string, fl_msg_value(m, (uint32_t)ti),
                               m->fields[ti].len);
     if (rc != FL_OK)
         return rc;
-    for (uint32_t i = (uint32_t)ti + 1; i < m->trailer_begin; i++) {
-        const struct fl_field *f = &m->fields[i];
-        switch (f->tag) {
-        case FL_TAG_POSS_DUP_FLAG:
-        case FL_TAG_ORIG_SENDING_TIME:
-        case FL_TAG_POSS_RESEND:
-            continue; /* replaced below */
-        case FL_TAG_SENDING_TIME:
-            fl_builder_add_bool(&s->b, FL_TAG_POSS_DUP_FLAG, 1);
-            fl_builder_add_utc_timestamp(&s->b, FL_TAG_SENDING_TIME, now, s->cfg.timestamp_digits);
-            fl_builder_add_str(&s->b, FL_TAG_ORIG_SENDING_TIME, fl_msg_value(m, i), f->len);
+    struct hdr_item items[MAX_RESEND_HEADER];
+    size_t n = 0;
+    items[n++] = (struct hdr_item){FL_TAG_POSS_DUP_FLAG, UINT32_MAX};
+    items[n++] = (struct hdr_item){FL_TAG_SENDING_TIME, UINT32_MAX};
+    if (si >= 0)
+        items[n++] = (struct hdr_item){FL_TAG_ORIG_SENDING_TIME, (uint32_t)si};
+    uint32_t i = (uint32_t)ti + 1;
+    for (; i < m->body_begin && i < m->trailer_begin; i++) {
+        uint32_t tag = m->fields[i].tag;
+        if (tag == FL_TAG_POSS_DUP_FLAG || tag == FL_TAG_SENDING_TIME ||
+            tag == FL_TAG_ORIG_SENDING_TIME || tag == FL_TAG_POSS_RESEND || n == MAX_RESEND_HEADER)
             continue;
-        default: {
-            const struct fl_field *prev = &m->fields[i - 1];
-            size_t start = prev->off + prev->len + 1;
-            fl_builder_add_raw(&s->b, m->buf + start, f->off + f->len + 1 - start);
+        /* NoHops entries keep their order behind their count (sort key 627). */
+        items[n++] = (struct hdr_item){tag >= FL_TAG_NO_HOPS && tag <= FL_TAG_HOP_REF_ID
+                                           ? (uint32_t)FL_TAG_NO_HOPS
+                                           : tag,
+                                       i};
+    }
+    /* insertion sort: a handful of fields; stable for repeated tags (NoHops entries) */
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && items[b - 1].tag > items[b].tag; b--) {
+            struct hdr_item t = items[b];
+            items[b] = items[b - 1];
+            items[b - 1] = t;
         }
-        }
+    for (size_t k = 0; k < n; k++) {
+        const struct hdr_item *it = &items[k];
+        if (it->tag == FL_TAG_POSS_DUP_FLAG && it->index == UINT32_MAX)
+            fl_builder_add_bool(&s->b, FL_TAG_POSS_DUP_FLAG, 1);
+        else if (it->tag == FL_TAG_SENDING_TIME && it->index == UINT32_MAX)
+            fl_builder_add_utc_timestamp(&s->b, FL_TAG_SENDING_TIME, now, s->cfg.timestamp_digits);
+        else if (it->tag == FL_TAG_ORIG_SENDING_TIME)
+            fl_builder_add_str(&s->b, FL_TAG_ORIG_SENDING_TIME, fl_msg_value(m, it->index),
+                               m->fields[it->index].len);
+        else
+            fl_builder_add_str(&s->b, m->fields[it->index].tag, fl_msg_value(m, it->index),
+                               m->fields[it->index].len);
+    }
+    /* The body goes out byte for byte (data fields included). */
+    if (i < m->trailer_begin) {
+        const struct fl_field *prev = &m->fields[i - 1];
+        const struct fl_field *last = &m->fields[m->trailer_begin - 1];
+        size_t start = prev->off + prev->len + 1;
+        fl_builder_add_raw(&s->b, m->buf + start, last->off + last->len + 1 - start);
     }
     return fl_session_stage_built(s, seq, 0);
 }

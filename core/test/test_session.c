@@ -440,6 +440,7 @@ FL_TEST(t2g_poss_dup_without_orig_sending_time)
     FL_CHECK(STR_EQ(h_get(&h, 1, 373), "1"));
     FL_CHECK(STR_EQ(h_get(&h, 1, 371), "122"));
     FL_CHECK(STR_EQ(h_get(&h, 1, 372), "D"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 58), "Required tag missing"));
     FL_CHECK_INT(fl_session_next_target(h.s), 3);
     /* Too low with PossDup and no 122: rejected, number unchanged. */
     h_in(&h, "35=D|34=2|43=Y|52=NOW|11=a");
@@ -1174,6 +1175,49 @@ end:
     h_close(&h);
 }
 
+
+/* Tags of sent frame i as "8,9,35,...". */
+static const char *tags_of(struct harness *h, int i)
+{
+    static char buf[512];
+    struct fl_msg *m = h_sent(h, i);
+    size_t n = 0;
+    buf[0] = '\0';
+    for (uint32_t k = 0; m && k < m->nfields && n + 12 < sizeof buf; k++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%u", k ? "," : "", m->fields[k].tag);
+    return buf;
+}
+
+/* The field order of what the session writes: header fields after 35 in ascending order, body
+ * fields of session messages too, as QuickFIX writes them and the FIX acceptance tests compare
+ * them (field by field, in order). Reject for a SequenceReset going backwards (sent with
+ * MsgSeqNum 0 in Reset mode) carries no RefTagID. */
+FL_TEST(wire_field_order_of_session_messages)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.2") == 0);
+    FL_CHECK(STR_EQ(tags_of(&h, 0), "8,9,35,34,49,52,56,98,108,10"));
+    const char body[] = "11=ID\00121=3\00140=1\00154=1\00155=INTC\001";
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, body, sizeof body - 1, h.now) == FL_OK);
+    FL_CHECK(STR_EQ(tags_of(&h, 1), "8,9,35,34,49,52,56,11,21,40,54,55,10"));
+    h_in(&h, "35=1|34=2|52=NOW|112=HELLO");
+    FL_CHECK(STR_EQ(tags_of(&h, 2), "8,9,35,34,49,52,56,112,10"));
+    h_in(&h, "35=2|34=3|52=NOW|7=1|16=0");
+    FL_CHECK(STR_EQ(tags_of(&h, 3), "8,9,35,34,43,49,52,56,122,36,123,10"));
+    FL_CHECK(STR_EQ(tags_of(&h, 4), "8,9,35,34,43,49,52,56,122,11,21,40,54,55,10"));
+    FL_CHECK(STR_EQ(tags_of(&h, 5), "8,9,35,34,43,49,52,56,122,36,123,10"));
+    h_in(&h, "35=4|34=0|52=NOW|36=1");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "3"));
+    FL_CHECK(STR_EQ(tags_of(&h, -1), "8,9,35,34,49,52,56,45,58,372,373,10"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 45), "0"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 58), "Value is incorrect (out of range) for this tag"));
+    h_in(&h, "35=D|49=WRONG|34=4|52=NOW|11=a");
+    FL_CHECK(STR_EQ(tags_of(&h, -2), "8,9,35,34,49,52,56,45,58,372,373,10"));
+    FL_CHECK(STR_EQ(tags_of(&h, -1), "8,9,35,34,49,52,56,10"));
+end:
+    h_close(&h);
+}
+
 int main(int argc, char **argv)
 {
     FL_TEST_MAIN_BEGIN(argc, argv);
@@ -1230,5 +1274,6 @@ int main(int argc, char **argv)
     FL_RUN(resend_is_paced_by_transport);
     FL_RUN(validation_with_dictionary);
     FL_RUN(throttle_latency_and_queue_threshold_events);
+    FL_RUN(wire_field_order_of_session_messages);
     return FL_TEST_SUMMARY();
 }
