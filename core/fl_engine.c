@@ -596,6 +596,11 @@ static void tick(void *ctx, uint64_t id)
         struct fl_engine_session *es = e->sessions[i];
         if (es->fsm && es->conn)
             fl_session_tick(es->fsm, now);
+        /* Group commit for sync = batch: what was written since the last tick becomes durable. */
+        if (fl_store_flush(es->store) != FL_OK && !es->store_failed) {
+            es->store_failed = 1;
+            fl_engine_log_event(es, "ERROR", es->store->last_error);
+        }
         fl_engine_log_flush(es);
     }
 }

@@ -62,6 +62,7 @@ struct fl_engine_session {
     uint64_t reconnect_timer;
     int gave_up;
     int above_watermark;
+    int store_failed;                     /* a flush failed: reported once */
     SSL_CTX *tls_ctx;                     /* initiator with TLS */
     int reset_when_disconnected;          /* schedule end: reset once the Logout exchange ends */
     int out_of_window;
