@@ -113,6 +113,8 @@ void fl_conn_free(struct conn *c)
     fl_engine_timer_cancel(e, c->connect_timer);
     if (c->es && c->es->conn == c)
         c->es->conn = NULL;
+    if (c->flush_ev)
+        event_free(c->flush_ev);
     if (c->bev)
         bufferevent_free(c->bev);
     free(c);
@@ -156,8 +158,11 @@ void fl_conn_close(struct conn *c, int flush_first, const char *why)
     if (c->closing)
         return;
     c->closing = 1;
-    if (c->bev)
+    if (c->bev) {
         bufferevent_disable(c->bev, EV_READ);
+        if (flush_first && evbuffer_get_length(bufferevent_get_output(c->bev)))
+            bufferevent_enable(c->bev, EV_WRITE); /* the write callback frees it once drained */
+    }
     detach_session(c, why ? why : "closed");
     /* Freed from a timer, never from inside this call: callers may still be on its stack. */
     int64_t delay = flush_first && c->bev && evbuffer_get_length(bufferevent_get_output(c->bev))
@@ -166,13 +171,63 @@ void fl_conn_close(struct conn *c, int flush_first, const char *why)
     c->close_timer = fl_engine_timer_add(c->e, delay, 0, close_now_timer, c);
 }
 
+/* Writes what is queued, at the end of the loop iteration that queued it: every message a
+ * batch produced leaves in one writev, and the socket's write interest is armed (an epoll_ctl
+ * each way) only when the kernel does not take everything. TLS keeps libevent's own path. */
+static void conn_flush(struct conn *c)
+{
+    if (!c->bev || !c->direct)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) == 0)
+        return;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd >= 0) {
+        /* A bufferevent keeps its output's front frozen so only it drains it; do what its
+         * own write callback does. */
+        evbuffer_unfreeze(out, 1);
+        (void)evbuffer_write(out, fd);
+        evbuffer_freeze(out, 1);
+    }
+    if (evbuffer_get_length(out))
+        bufferevent_enable(c->bev, EV_WRITE);
+}
+
+static void on_flush_event(evutil_socket_t fd, short what, void *ctx)
+{
+    struct conn *c = ctx;
+    (void)fd;
+    (void)what;
+    c->flush_pending = 0;
+    conn_flush(c);
+}
+
 size_t fl_conn_write(struct conn *c, const char *p, size_t n)
 {
     if (!c->bev || c->closing)
         return 0;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add(out, p, n);
+    if (c->direct && !c->flush_pending) {
+        /* Written at the end of this loop iteration (or the next one, when sent from outside
+         * the loop), so a burst of sends leaves in one writev. */
+        c->flush_pending = 1;
+        event_active(c->flush_ev, 0, 0);
+    }
     return evbuffer_get_length(out);
+}
+
+/* Plain sockets switch to direct writes once connected. */
+static void make_direct(struct conn *c)
+{
+    if (bufferevent_openssl_get_ssl(c->bev))
+        return;
+    c->flush_ev = event_new(c->e->base, -1, 0, on_flush_event, c);
+    if (!c->flush_ev)
+        return;
+    c->direct = 1;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        bufferevent_disable(c->bev, EV_WRITE);
 }
 
 size_t fl_conn_output_len(const struct conn *c)
@@ -268,6 +323,8 @@ static void on_write(struct bufferevent *bev, void *ctx)
         }
         return;
     }
+    if (c->direct && fl_conn_output_len(c) == 0)
+        bufferevent_disable(c->bev, EV_WRITE);
     struct fl_engine_session *es = c->es;
     if (!es)
         return;
@@ -286,6 +343,7 @@ static void on_connected(struct conn *c)
     fl_engine_timer_cancel(c->e, c->connect_timer);
     c->connect_timer = 0;
     set_nodelay(c->bev);
+    make_direct(c);
     es->failed_tries = 0;
     char text[160];
     snprintf(text, sizeof text, "connected to %s", c->peer);
@@ -415,6 +473,7 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     set_nodelay(bev);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+    make_direct(c);
 }
 
 int fl_conn_listen(struct fl_engine *e, struct listener *l, char *errbuf, size_t errlen)

@@ -41,6 +41,9 @@ struct conn {
     int connecting;      /* initiator: connect() in progress */
     uint64_t close_timer;
     uint64_t connect_timer;
+    int direct;          /* plain socket: we write ourselves, write interest only on backlog */
+    int flush_pending;
+    struct event *flush_ev;
     char peer[64];
     struct conn *next;   /* engine's list of connections */
 };
