@@ -414,10 +414,11 @@ static void on_event(struct bufferevent *bev, short what, void *ctx)
         c->close_timer = fl_engine_timer_add(c->e, 0, 0, close_now_timer, c);
         return;
     }
-    failure_reason(bev, what, why, sizeof why);
+    /* The reason may be a constant string rather than `why` (a peer's EOF). */
+    const char *reason = failure_reason(bev, what, why, sizeof why);
     if (!c->es)
-        fl_engine_log(c->e, "WARN", "connection from %s dropped before logon: %s", c->peer, why);
-    fl_conn_close(c, 0, why);
+        fl_engine_log(c->e, "WARN", "connection from %s dropped before logon: %s", c->peer, reason);
+    fl_conn_close(c, 0, reason);
 }
 
 static struct conn *conn_new(struct fl_engine *e, struct bufferevent *bev)

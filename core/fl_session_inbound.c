@@ -138,7 +138,10 @@ static int check_sending_time(struct fl_session *s, const struct inbound *in, in
                reject_text(FL_REJECT_INCORRECT_DATA_FORMAT), now);
         return 0;
     }
-    int64_t delta = now > t ? now - t : t - now;
+    /* |now - t| without signed overflow: timestamps span 1677..2262, so the difference can pass
+     * INT64_MAX (it wrapped negative and let a SendingTime in 1724 through); saturate it. */
+    uint64_t diff = now > t ? (uint64_t)now - (uint64_t)t : (uint64_t)t - (uint64_t)now;
+    int64_t delta = diff > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)diff;
     if (s->cfg.latency_warn_ns > 0 && delta > s->cfg.latency_warn_ns &&
         (s->cfg.max_latency_ns < 0 || delta <= s->cfg.max_latency_ns))
         fl_session_emit(s, FL_EV_LATENCY, in->seq, 0, delta, "SendingTime further from now than latency_warn");
@@ -201,11 +204,67 @@ static int check_poss_dup(struct fl_session *s, const struct inbound *in, int64_
     return 1;
 }
 
+/* The first field of m whose tag is not a positive number, when that tag is still a number
+ * ("0", "-1"): the parser drops such fields, so the frame is read again. Returns its length. */
+static size_t find_bad_tag(const struct fl_msg *m, const char **tag)
+{
+    const char *p = m->buf, *end = m->buf + m->len;
+    while (p < end) {
+        const char *soh = memchr(p, '\001', (size_t)(end - p));
+        const char *fe = soh ? soh : end;
+        const char *eq = memchr(p, '=', (size_t)(fe - p));
+        size_t n = eq ? (size_t)(eq - p) : 0;
+        size_t digits = n && p[0] == '-' ? 1 : 0;
+        int zero = 1;
+        for (size_t i = digits; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++)
+            zero &= p[i] == '0';
+        if (eq && (digits != n || zero || p[0] == '-')) {
+            *tag = p;
+            return n > 0 && n <= 10 && digits == n && (n > 1 || p[0] != '-') ? n : 0;
+        }
+        p = fe + 1;
+    }
+    return 0;
+}
+
+/* Reject(3) for an invalid tag quoted as written (371=-1), as QuickFIX answers test 14a. */
+static void reject_bad_tag(struct fl_session *s, const struct inbound *in, const char *tag,
+                           size_t n, int64_t now)
+{
+    const char *text = reject_text(FL_REJECT_INVALID_TAG_NUMBER);
+    char quoted[64];
+    int rc = fl_session_start_msg(s, "3", 1, s->next_sender, now);
+    if (rc == FL_OK) {
+        fl_builder_add_int(&s->b, FL_TAG_REF_SEQ_NUM, (int64_t)in->seq);
+        if (s->version <= FL_FIX_41) {
+            snprintf(quoted, sizeof quoted, "%s (%.*s)", text, (int)n, tag);
+            fl_builder_add_cstr(&s->b, FL_TAG_TEXT, quoted);
+        } else {
+            fl_builder_add_cstr(&s->b, FL_TAG_TEXT, text);
+            fl_builder_add_str(&s->b, FL_TAG_REF_TAG_ID, tag, n);
+            fl_builder_add_str(&s->b, FL_TAG_REF_MSG_TYPE, in->type, in->type_len);
+            fl_builder_add_int(&s->b, FL_TAG_SESSION_REJECT_REASON, FL_REJECT_INVALID_TAG_NUMBER);
+        }
+        rc = fl_session_stage_built(s, s->next_sender, 1);
+    }
+    if (rc == FL_OK)
+        fl_session_emit(s, FL_EV_REJECT_SENT, in->seq, 0, FL_REJECT_INVALID_TAG_NUMBER, text);
+    else
+        fl_session_emit(s, FL_EV_ERROR, in->seq, 0, rc, "could not build Reject");
+    consume(s, in);
+}
+
 /* Message syntax problems found by the parser become the matching Reject(3). */
 static int check_syntax(struct fl_session *s, const struct inbound *in, int64_t now)
 {
     if (in->m->problem == FL_PARSE_OK)
         return 1;
+    const char *bad;
+    size_t bad_len;
+    if (in->m->problem == FL_PARSE_BAD_TAG && (bad_len = find_bad_tag(in->m, &bad)) > 0) {
+        reject_bad_tag(s, in, bad, bad_len, now);
+        return 0;
+    }
     int reason = fl_parse_problem_reject_reason(in->m->problem);
     reject(s, in, reason, in->m->problem_tag, reject_text(reason), now);
     return 0;
@@ -247,7 +306,9 @@ static int check_dictionary(struct fl_session *s, const struct inbound *in, int6
             fl_session_emit(s, FL_EV_ERROR, in->seq, 0, rc2, "could not build BusinessMessageReject");
         consume(s, in);
     } else {
-        reject(s, in, r.reason, r.ref_tag, r.text, now);
+        /* An invalid MsgType names no tag: QuickFIX and the acceptance tests send no RefTagID. */
+        reject(s, in, r.reason, r.reason == FL_REJECT_INVALID_MSG_TYPE ? 0 : r.ref_tag, r.text,
+               now);
     }
     return 0;
 }
@@ -535,6 +596,8 @@ static void logon_established(struct fl_session *s, const struct inbound *in, in
     if (s->cfg.send_next_expected)
         apply_next_expected(s, in->m, our_logon_seq, now);
     if (too_high && !s->disconnect_requested) {
+        /* Held like any early message: it is counted when the gap before it is filled. */
+        queue_inbound(s, in);
         if (s->cfg.send_next_expected && s->version >= FL_FIX_44) {
             /* Our Logon's 789 already asked for everything from next_target on. */
             s->resend_requested = 1;
@@ -741,6 +804,11 @@ static void process(struct fl_session *s, struct fl_msg *m, int from_queue, int6
             return;
         }
     }
+    if (is_type(&in, 'A') && from_queue) {
+        consume(s, &in); /* a Logon ahead of sequence, answered when it arrived */
+        check_resend_progress(s, now);
+        return;
+    }
     if (is_type(&in, 'A')) {
         if (!logon_asks_reset(m)) {
             /* A second Logon without a reset request has no meaning in session. */
@@ -762,15 +830,20 @@ static void process(struct fl_session *s, struct fl_msg *m, int from_queue, int6
         check_resend_progress(s, now);
         return;
     }
+    /* A ResendRequest out of sequence is served at once, as QuickFIX serves it whatever its
+     * number: ahead, its number is consumed when the gap closes; behind without PossDupFlag
+     * (acceptance test 8 sends one) it is not refused. */
+    if (is_type(&in, '2') && in.seq != s->next_target &&
+        !(in.seq < s->next_target && in.poss_dup)) {
+        int64_t b, e;
+        if (fl_msg_get_int(m, FL_TAG_BEGIN_SEQ_NO, &b) == FL_OK &&
+            fl_msg_get_int(m, FL_TAG_END_SEQ_NO, &e) == FL_OK && b >= 1 && e >= 0 &&
+            (e == 0 || e >= b))
+            fl_session_serve_resend(s, (uint64_t)b, (uint64_t)e, now);
+        if (in.seq < s->next_target)
+            return;
+    }
     if (in.seq > s->next_target) {
-        if (is_type(&in, '2')) {
-            /* Serve the peer's request at once; its number is consumed when the gap closes. */
-            int64_t b, e;
-            if (fl_msg_get_int(m, FL_TAG_BEGIN_SEQ_NO, &b) == FL_OK &&
-                fl_msg_get_int(m, FL_TAG_END_SEQ_NO, &e) == FL_OK && b >= 1 && e >= 0 &&
-                (e == 0 || e >= b))
-                fl_session_serve_resend(s, (uint64_t)b, (uint64_t)e, now);
-        }
         on_seq_too_high(s, &in, now);
         return;
     }
