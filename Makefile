@@ -7,10 +7,10 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
-DEBS = cmake pkg-config gcc make luajit libluajit-5.1-dev libevent-dev libssl-dev lua-busted \
-       libexpat1-dev clang libclang-rt-14-dev
+DEBS = cmake pkg-config gcc g++ make luajit libluajit-5.1-dev libevent-dev libssl-dev lua-busted \
+       libexpat1-dev clang libclang-rt-14-dev libquickfix-dev
 
-.PHONY: deps build demo test test-asan fuzz bench clean
+.PHONY: deps build demo codec-demo test test-asan fuzz bench clean
 
 deps:
 	@missing=""; for p in $(DEBS); do \
@@ -25,20 +25,25 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFIXLUA_WERROR=ON
 	cmake --build $(BUILD) -j $(JOBS)
 
+# An exchange and a client trading 1000 orders over loopback, then logging out.
 demo: build
+	$(BUILD)/fixlua run examples/trading/config.lua
+
+codec-demo: build
 	$(BUILD)/examples/codec_demo
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-asan
 
-# The same C tests and corpus replay under ASan/UBSan, stopping at the first report.
+# The same tests (C units, corpus replay, busted specs with the runtimes preloaded into
+# luajit) under ASan/UBSan, stopping at the first report.
 test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFIXLUA_WERROR=ON \
 	      -DFIXLUA_SANITIZE=address,undefined -DFIXLUA_BUILD_BENCH=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) -E '^busted$$'
+	  ctest --output-on-failure -j $(JOBS) -E '^interop_quickfix$$'
 
 # libFuzzer targets (clang); run one with e.g. build-fuzz/core/fuzz/fuzz_frame -max_total_time=600
 fuzz: deps

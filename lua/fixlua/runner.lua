@@ -1,0 +1,239 @@
+-- fixlua.runner — the `fixlua` command (lua/fixlua_main.c hands it argv and exits with what
+-- main() returns). `fixlua log` is answered in C (core/fl_pretty.c) before we get here.
+--
+--   fixlua run CONFIG.lua [-q]     run the engine; SIGINT/SIGTERM log every session out
+--   fixlua check FILE...           load configs or scripts without running; report problems
+--   fixlua log [...] [FILE...]     pretty-print FIX logs (fixlua log --help)
+--   fixlua --version | help
+
+local fixlua = require "fixlua"
+local config = require "fixlua.config"
+
+local runner = {}
+
+-- Exit codes: 0 ok, 1 a runtime failure or problems found by check, 2 usage or config errors.
+local EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+
+local USAGE = [[
+usage: fixlua <command> [arguments]
+
+commands:
+  run CONFIG.lua [-q] [--grace SECONDS]
+                         run the sessions of CONFIG.lua; state changes and errors on stderr
+                         (-q: errors only); SIGINT/SIGTERM log every session out, then exit
+  check FILE...          load each configuration or session script without running it and
+                         report configuration errors and unknown callback names
+  log [options] [FILE...]
+                         pretty-print FIX message logs with field names (fixlua log --help)
+  load                   (not yet) a load generator; today: run scripts/client.lua, see README
+  help                   this text
+  --version              the version
+
+exit codes: 0 success, 1 failure or problems found, 2 bad usage or configuration errors
+]]
+
+local function eprintf(fmt, ...)
+  io.stderr:write(string.format(fmt, ...))
+end
+
+local function dirname(p)
+  local d = p:match("^(.*)/[^/]*$")
+  if d == nil then return "." end
+  if d == "" then return "/" end
+  return d
+end
+
+-- Loads a Lua file that returns a table, in an environment of its own (a config may read
+-- os.getenv; nothing it defines leaks). Returns the value or nil, message.
+local function load_table_file(path)
+  local chunk, err = loadfile(path)
+  if not chunk then return nil, err end
+  local env = setmetatable({}, { __index = _G })
+  setfenv(chunk, env)
+  local ok, v = pcall(chunk)
+  if not ok then return nil, string.format("%s: %s", path, tostring(v)) end
+  return v
+end
+
+local function is_config(v)
+  return type(v) == "table" and (v.sessions ~= nil or v.store ~= nil or v.log ~= nil)
+end
+
+-- ---- run ----
+
+local function cmd_run(args)
+  local path, quiet, grace = nil, false, 5
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "-q" or a == "--quiet" then
+      quiet = true
+    elseif a == "--grace" then
+      grace = tonumber(args[i + 1])
+      if not grace or grace < 0 then
+        eprintf("fixlua run: --grace wants seconds\n")
+        return EXIT_CONFIG
+      end
+      i = i + 1
+    elseif a:sub(1, 1) == "-" then
+      eprintf("fixlua run: unknown option '%s'\n%s", a, USAGE)
+      return EXIT_CONFIG
+    elseif path then
+      eprintf("fixlua run: one configuration file, got '%s' and '%s'\n", path, a)
+      return EXIT_CONFIG
+    else
+      path = a
+    end
+    i = i + 1
+  end
+  if not path then
+    eprintf("fixlua run: which configuration? fixlua run CONFIG.lua\n")
+    return EXIT_CONFIG
+  end
+  local t, err = load_table_file(path)
+  if t == nil then
+    eprintf("%s\n", err)
+    return EXIT_CONFIG
+  end
+  local norm, errs = config.normalize(t, { source = path, base_dir = dirname(path),
+                                           default_store = "var/store" })
+  if not norm then
+    for _, e in ipairs(errs) do eprintf("%s\n", e) end
+    eprintf("fixlua: %d configuration error%s; not starting\n", #errs, #errs == 1 and "" or "s")
+    return EXIT_CONFIG
+  end
+  if #norm.sessions == 0 then
+    eprintf("%s: no sessions configured; not starting\n", path)
+    return EXIT_CONFIG
+  end
+  norm.log_stderr = (not quiet) or nil -- -q: errors and warnings only
+  local eng, e2 = fixlua._engine(norm)
+  if not eng then
+    eprintf("%s: %s\n", path, tostring(e2))
+    return EXIT_CONFIG
+  end
+  local ok, e3 = eng:handle_signals(grace)
+  if not ok then
+    eprintf("fixlua: %s\n", tostring(e3))
+    return EXIT_FAIL
+  end
+  ok, e3 = eng:start()
+  if not ok then
+    eprintf("%s: %s\n", path, tostring(e3))
+    eng:close()
+    return EXIT_FAIL
+  end
+  if not quiet then
+    for _, name in ipairs(eng:sessions()) do
+      local s = eng:session(name)
+      local port = eng:port(name)
+      eprintf("fixlua: session %s (%s %s)%s\n", name, s:role(), s:id(),
+              (port and port > 0) and (" listening on port " .. port) or "")
+    end
+  end
+  ok, e3 = eng:run()
+  eng:close()
+  if not ok then
+    eprintf("fixlua: %s\n", tostring(e3))
+    return EXIT_FAIL
+  end
+  if not quiet then eprintf("fixlua: stopped\n") end
+  return EXIT_OK
+end
+
+-- ---- check ----
+
+local function check_script(path, begin_string, label)
+  local ok, warnings, cbs = fixlua.check_script(path, begin_string)
+  if not ok then
+    eprintf("%s\n", warnings)
+    return false
+  end
+  for _, w in ipairs(warnings) do eprintf("%s\n", w) end
+  if #warnings == 0 then
+    eprintf("%s: ok (%s)\n", label or path,
+            #cbs > 0 and table.concat(cbs, ", ") or "no callbacks: the engine's defaults apply")
+  end
+  return #warnings == 0
+end
+
+local function check_one(path)
+  local v, err = load_table_file(path)
+  if v == nil then
+    eprintf("%s\n", err)
+    return EXIT_FAIL
+  end
+  if not is_config(v) then
+    if type(v) ~= "table" then
+      eprintf("%s: returns %s, not a table (a script returns a table of callbacks, a "
+              .. "configuration a table with sessions)\n", path, config.show(v))
+      return EXIT_FAIL
+    end
+    return check_script(path) and EXIT_OK or EXIT_FAIL
+  end
+  local norm, errs = config.normalize(v, { source = path, base_dir = dirname(path),
+                                           default_store = "var/store" })
+  if not norm then
+    for _, e in ipairs(errs) do eprintf("%s\n", e) end
+    return EXIT_CONFIG
+  end
+  local status = EXIT_OK
+  for _, s in ipairs(norm.sessions) do
+    if type(s.script) == "string" then
+      if not check_script(s.script, s.begin_string,
+                          string.format("%s: session '%s': %s", path, s.name, s.script)) then
+        status = EXIT_FAIL
+      end
+    end
+    if s.dictionary then
+      local d, derr = fixlua.dictionary(s.dictionary)
+      if not d then
+        eprintf("%s: session '%s': key 'dictionary': %s\n", path, s.name, derr)
+        status = EXIT_CONFIG
+      end
+    end
+  end
+  if status == EXIT_OK then
+    eprintf("%s: ok (%d session%s)\n", path, #norm.sessions, #norm.sessions == 1 and "" or "s")
+  end
+  return status
+end
+
+local function cmd_check(args)
+  if #args == 0 then
+    eprintf("fixlua check: which file? fixlua check SCRIPT.lua|CONFIG.lua...\n")
+    return EXIT_CONFIG
+  end
+  local worst = EXIT_OK
+  for _, p in ipairs(args) do
+    local rc = check_one(p)
+    if rc > worst then worst = rc end
+  end
+  return worst
+end
+
+-- ---- main ----
+
+function runner.main(args)
+  local cmd = args[1]
+  local rest = { select(2, unpack(args)) }
+  if cmd == nil or cmd == "help" or cmd == "--help" or cmd == "-h" then
+    io.stdout:write(USAGE)
+    return cmd == nil and EXIT_CONFIG or EXIT_OK
+  elseif cmd == "--version" or cmd == "version" then
+    io.stdout:write(string.format("fixlua %s (%s)\n", fixlua.version, jit and jit.version or _VERSION))
+    return EXIT_OK
+  elseif cmd == "run" then
+    return cmd_run(rest)
+  elseif cmd == "check" or cmd == "--check" then
+    return cmd_check(rest)
+  elseif cmd == "load" then
+    eprintf("fixlua load: not implemented yet; run a client session with scripts/client.lua "
+            .. "(see examples/trading)\n")
+    return EXIT_CONFIG
+  end
+  eprintf("fixlua: unknown command '%s'\n%s", tostring(cmd), USAGE)
+  return EXIT_CONFIG
+end
+
+return runner

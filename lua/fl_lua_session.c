@@ -1,0 +1,649 @@
+/* fixlua — "fixlua.session": the object every callback receives, and session handles.
+ *
+ * A session's own box is created once in its script's state and pinned by a registry ref, so
+ * the same object reaches every callback (== and table keys work); it points at the binding
+ * (struct fl_lua_sess, fl_lua_int.h) and is cleared when the session is freed, after which any
+ * use raises "session is closed". Other states (the host of a busted spec, another session's
+ * script) get a handle that names the session and looks it up on each call; values sent through
+ * it are copied (encoded to FIX) in the caller's state. Timers (session:after/every) run their
+ * function through the session's protected trampoline (fl_lua.c). */
+#include "fl_lua_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_PER_SEC 1000000000.0
+
+struct session_box {
+    struct fl_lua_sess *s;        /* own box: the session, NULL once freed */
+    struct fl_lua_engine *eng;    /* handle: the engine (a reference is held) */
+    int own;
+    char name[];                  /* handle: the session's name */
+};
+
+struct timer_box {
+    struct fl_lua_timer *t;       /* NULL once the timer is done or cancelled */
+};
+
+/* ---- boxes ---- */
+
+static int bind_box(lua_State *L)
+{
+    struct fl_lua_sess *s = lua_touserdata(L, 1);
+    struct session_box *b = lua_newuserdata(L, sizeof *b);
+    memset(b, 0, sizeof *b);
+    luaL_getmetatable(L, FL_LUA_MT_SESSION);
+    lua_setmetatable(L, -2);
+    b->own = 1;
+    b->s = s;
+    fl_lua_vm_set_session(s->vm, L, -1);
+    return 0;
+}
+
+int fl_lua_session_bind(struct fl_lua_sess *s)
+{
+    if (!s->vm)
+        return FL_OK;
+    lua_State *L = fl_lua_vm_state(s->vm);
+    return lua_cpcall(L, bind_box, s) == 0 ? FL_OK : FL_ENOMEM;
+}
+
+static void timer_release(struct fl_lua_timer *t, lua_State *L)
+{
+    if (L) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, t->handle_ref);
+        struct timer_box *tb = lua_touserdata(L, -1);
+        if (tb)
+            tb->t = NULL;
+        lua_pop(L, 1);
+        luaL_unref(L, LUA_REGISTRYINDEX, t->fn_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, t->handle_ref);
+    }
+    free(t);
+}
+
+static void timer_unlink(struct fl_lua_timer *t)
+{
+    for (struct fl_lua_timer **p = &t->s->timers; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            return;
+        }
+}
+
+void fl_lua_session_unbind(struct fl_lua_sess *s)
+{
+    lua_State *L = s->vm ? fl_lua_vm_state(s->vm) : NULL;
+    if (L && !lua_checkstack(L, 4))
+        L = NULL;
+    while (s->timers) {
+        struct fl_lua_timer *t = s->timers;
+        s->timers = t->next;
+        if (s->eng->e)
+            fl_engine_timer_cancel(s->eng->e, t->id);
+        timer_release(t, L);
+    }
+    if (L && s->vm->ref_session != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s->vm->ref_session);
+        struct session_box *b = lua_touserdata(L, -1);
+        if (b)
+            b->s = NULL;
+        lua_pop(L, 1);
+    }
+}
+
+void fl_lua_session_push(lua_State *L, struct fl_lua_sess *s)
+{
+    if (s->vm && s->vm->ref_session != LUA_NOREF && fl_lua_ctx_get(L) == s->vm->ctx) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s->vm->ref_session);
+        return;
+    }
+    size_t n = strlen(s->name);
+    struct session_box *b = lua_newuserdata(L, sizeof *b + n + 1);
+    memset(b, 0, sizeof *b);
+    luaL_getmetatable(L, FL_LUA_MT_SESSION);
+    lua_setmetatable(L, -2);
+    memcpy(b->name, s->name, n + 1);
+    b->eng = s->eng;
+    s->eng->refs++;
+}
+
+static int session_gc(lua_State *L)
+{
+    struct session_box *b = lua_touserdata(L, 1);
+    if (!b->own && b->eng) {
+        fl_lua_engine_unref(b->eng);
+        b->eng = NULL;
+    }
+    return 0;
+}
+
+static struct fl_lua_sess *check_sess(lua_State *L, int idx)
+{
+    struct session_box *b = luaL_checkudata(L, idx, FL_LUA_MT_SESSION);
+    struct fl_lua_sess *s;
+    if (b->own) {
+        s = b->s;
+        if (!s)
+            luaL_error(L, "fixlua: session is closed");
+    } else {
+        if (!b->eng || !b->eng->e)
+            luaL_error(L, "fixlua: engine is closed");
+        s = fl_lua_engine_find(b->eng, b->name);
+        if (!s)
+            luaL_error(L, "fixlua: session '%s' is closed", b->name);
+    }
+    if (!s->es)
+        luaL_error(L, "fixlua: session '%s' is closed", s->name);
+    fl_lua_engine_note_caller(s->eng, L);
+    return s;
+}
+
+static struct fl_session *fsm_of(lua_State *L, struct fl_lua_sess *s)
+{
+    struct fl_session *f = fl_engine_session_fsm(s->es);
+    if (!f)
+        luaL_error(L, "fixlua: session '%s' has no state machine (a \"*\" template)", s->name);
+    return f;
+}
+
+static int64_t now_of(struct fl_lua_sess *s)
+{
+    return fl_engine_now(fl_engine_session_engine(s->es));
+}
+
+/* ---- methods ---- */
+
+/* session:send(msg | table) -> true | nil, err, code */
+static int sess_send(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    if (lua_isnoneornil(L, 2))
+        return luaL_argerror(L, 2, "a message or a table with MsgType");
+    struct fl_lua_encoded enc;
+    fl_lua_encode(L, 2, s->dict, &enc);
+    int rc = fl_engine_session_send(s->es, enc.type, enc.type_len, enc.hdr_len ? enc.hdr : NULL,
+                                    enc.hdr_len, enc.body, enc.body_len);
+    if (rc != FL_OK)
+        return fl_lua_push_fail(L, rc, rc == FL_EAGAIN ? "output queue full" : NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int sess_logout(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    fl_engine_session_logout(s->es, luaL_optstring(L, 2, NULL));
+    return 0;
+}
+
+static int sess_disconnect(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    fl_engine_session_disconnect(s->es, luaL_optstring(L, 2, "disconnected by the script"));
+    return 0;
+}
+
+static int sess_connect(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    int rc = fl_engine_session_connect(s->es);
+    if (rc != FL_OK)
+        return fl_lua_push_fail(L, rc, rc == FL_ESTATE ? "only an initiator connects" : NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int sess_send_test_request(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    char id[32];
+    const char *tid = luaL_optstring(L, 2, NULL);
+    if (!tid) {
+        snprintf(id, sizeof id, "TEST-%lld", (long long)(now_of(s) / 1000000));
+        tid = id;
+    }
+    fl_session_send_test_request(fsm_of(L, s), tid, now_of(s));
+    lua_pushstring(L, tid);
+    return 1;
+}
+
+static int sess_reset_seq_num(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    int rc = fl_session_reset(fsm_of(L, s), now_of(s));
+    if (rc != FL_OK)
+        return fl_lua_push_fail(L, rc, NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static uint64_t check_seq(lua_State *L, int idx)
+{
+    lua_Number v = luaL_checknumber(L, idx);
+    if (!(v >= 1 && v < 9007199254740992.0) || v != (lua_Number)(uint64_t)v)
+        luaL_argerror(L, idx, "a sequence number is an integer >= 1");
+    return (uint64_t)v;
+}
+
+/* session:next_sender_seq() -> n; session:next_sender_seq(n) sets it */
+static int sess_next_sender_seq(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    struct fl_session *f = fsm_of(L, s);
+    if (!lua_isnoneornil(L, 2)) {
+        int rc = fl_session_set_next_sender(f, check_seq(L, 2));
+        if (rc != FL_OK)
+            return fl_lua_push_fail(L, rc, NULL);
+    }
+    lua_pushnumber(L, (lua_Number)fl_session_next_sender(f));
+    return 1;
+}
+
+static int sess_next_target_seq(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    struct fl_session *f = fsm_of(L, s);
+    if (!lua_isnoneornil(L, 2)) {
+        int rc = fl_session_set_next_target(f, check_seq(L, 2));
+        if (rc != FL_OK)
+            return fl_lua_push_fail(L, rc, NULL);
+    }
+    lua_pushnumber(L, (lua_Number)fl_session_next_target(f));
+    return 1;
+}
+
+static int sess_state(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    struct fl_session *f = fl_engine_session_fsm(s->es);
+    lua_pushstring(L, fl_session_state_name(f ? fl_session_state(f) : FL_STATE_DISCONNECTED));
+    return 1;
+}
+
+static int sess_logged_on(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    struct fl_session *f = fl_engine_session_fsm(s->es);
+    enum fl_session_state st = f ? fl_session_state(f) : FL_STATE_DISCONNECTED;
+    lua_pushboolean(L, st == FL_STATE_ACTIVE || st == FL_STATE_RESENDING);
+    return 1;
+}
+
+static const struct fl_session_config *scfg(struct fl_lua_sess *s)
+{
+    return &fl_engine_session_config(s->es)->session;
+}
+
+static int sess_role(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    lua_pushstring(L, scfg(s)->role == FL_ROLE_ACCEPTOR ? "acceptor" : "initiator");
+    return 1;
+}
+
+static int sess_id(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    const struct fl_session_config *c = scfg(s);
+    lua_pushfstring(L, "%s:%s->%s", c->begin_string, c->sender_comp_id, c->target_comp_id);
+    return 1;
+}
+
+static int sess_name(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    lua_pushstring(L, s->name);
+    return 1;
+}
+
+static int sess_begin_string(lua_State *L)
+{
+    lua_pushstring(L, scfg(check_sess(L, 1))->begin_string);
+    return 1;
+}
+
+static int sess_sender_comp_id(lua_State *L)
+{
+    lua_pushstring(L, scfg(check_sess(L, 1))->sender_comp_id);
+    return 1;
+}
+
+static int sess_target_comp_id(lua_State *L)
+{
+    lua_pushstring(L, scfg(check_sess(L, 1))->target_comp_id);
+    return 1;
+}
+
+static int sess_heartbeat_interval(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    struct fl_session *f = fl_engine_session_fsm(s->es);
+    lua_pushinteger(L, f ? fl_session_heartbeat_interval(f) : scfg(s)->heartbeat_interval);
+    return 1;
+}
+
+static int sess_connected(lua_State *L)
+{
+    lua_pushboolean(L, fl_engine_session_connected(check_sess(L, 1)->es));
+    return 1;
+}
+
+/* session:queued() -> output bytes, outbound messages held before logon, inbound out of order */
+static int sess_queued(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    struct fl_session *f = fl_engine_session_fsm(s->es);
+    lua_pushnumber(L, (lua_Number)fl_engine_session_output_queued(s->es));
+    lua_pushnumber(L, f ? (lua_Number)fl_session_outbound_queued(f) : 0);
+    lua_pushnumber(L, f ? (lua_Number)fl_session_inbound_queued(f) : 0);
+    return 3;
+}
+
+/* session:now() -> seconds since the epoch on the engine's clock (manual in tests) */
+static int sess_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)now_of(check_sess(L, 1)) / NS_PER_SEC);
+    return 1;
+}
+
+static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+
+/* session:log(level, ...) — values joined with spaces (tostring) */
+static int sess_log(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    const char *level = levels[luaL_checkoption(L, 2, "info", levels)];
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    lua_getglobal(L, "tostring");
+    int ts = lua_gettop(L);
+    luaL_buffinit(L, &b);
+    for (int i = 3; i <= n; i++) {
+        lua_pushvalue(L, ts);
+        lua_pushvalue(L, i);
+        lua_call(L, 1, 1);
+        if (i > 3)
+            luaL_addchar(&b, ' ');
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    fl_lua_sess_log(s, level, lua_tostring(L, -1));
+    return 0;
+}
+
+static int sess_accept_logon(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    struct fl_session *f = fsm_of(L, s);
+    if (fl_session_state(f) != FL_STATE_LOGON_PENDING)
+        return luaL_error(L, "fixlua: session:accept_logon(): no logon is pending (state %s)",
+                          fl_session_state_name(fl_session_state(f)));
+    int rc = fl_session_accept_logon(f, now_of(s));
+    if (rc != FL_OK)
+        return fl_lua_push_fail(L, rc, NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int sess_reject_logon(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    struct fl_session *f = fsm_of(L, s);
+    const char *reason = luaL_optstring(L, 2, "Logon rejected");
+    if (fl_session_state(f) != FL_STATE_LOGON_PENDING)
+        return luaL_error(L, "fixlua: session:reject_logon(): no logon is pending (state %s)",
+                          fl_session_state_name(fl_session_state(f)));
+    int rc = fl_session_reject_logon(f, reason, now_of(s));
+    if (rc != FL_OK)
+        return fl_lua_push_fail(L, rc, NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int sess_engine(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    fl_lua_engine_push_handle(L, s->eng);
+    return 1;
+}
+
+static int sess_dictionary(lua_State *L)
+{
+    fl_lua_dict_push(L, check_sess(L, 1)->dict);
+    return 1;
+}
+
+/* session:schedule_event("start" | "end"): what the schedule does at a window boundary */
+static int sess_schedule_event(lua_State *L)
+{
+    static const char *const kinds[] = {"end", "start", NULL};
+    struct fl_lua_sess *s = check_sess(L, 1);
+    int start = luaL_checkoption(L, 2, NULL, kinds);
+    s->sched.in_window = start;
+    fl_engine_session_schedule_event(s->es, start);
+    return 0;
+}
+
+/* session:stats() -> {calls=, errors=, slow=, callbacks = {name = {calls, errors, slow, max_ms}}} */
+static int sess_stats(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    uint64_t calls = 0, errors = 0, slow = 0;
+    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 8);
+    if (s->vm) {
+        for (int i = 0; i < FL_CALL__COUNT; i++) {
+            const struct fl_lua_cb_stats *st = &s->vm->stats[i];
+            calls += st->calls;
+            errors += st->errors;
+            slow += st->slow;
+            if (!st->calls && !st->errors)
+                continue;
+            lua_createtable(L, 0, 4);
+            lua_pushnumber(L, (lua_Number)st->calls);
+            lua_setfield(L, -2, "calls");
+            lua_pushnumber(L, (lua_Number)st->errors);
+            lua_setfield(L, -2, "errors");
+            lua_pushnumber(L, (lua_Number)st->slow);
+            lua_setfield(L, -2, "slow");
+            lua_pushnumber(L, st->max_ms);
+            lua_setfield(L, -2, "max_ms");
+            lua_setfield(L, -2, fl_lua_cb_name(i));
+        }
+    }
+    lua_setfield(L, -2, "callbacks");
+    lua_pushnumber(L, (lua_Number)calls);
+    lua_setfield(L, -2, "calls");
+    lua_pushnumber(L, (lua_Number)errors);
+    lua_setfield(L, -2, "errors");
+    lua_pushnumber(L, (lua_Number)slow);
+    lua_setfield(L, -2, "slow");
+    return 1;
+}
+
+/* ---- timers ---- */
+
+static int push_timer_handle(lua_State *L, void *arg)
+{
+    struct fl_lua_timer *t = arg;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->handle_ref);
+    return 1;
+}
+
+static void timer_fire(void *ctx, uint64_t id)
+{
+    struct fl_lua_timer *t = ctx;
+    struct fl_lua_sess *s = t->s;
+    (void)id;
+    t->firing = 1;
+    struct fl_lua_call c = {.cb = FL_CALL_TIMER, .fn_ref = t->fn_ref, .push = push_timer_handle,
+                            .arg = t};
+    fl_lua_invoke(s->vm, &c);
+    t->firing = 0;
+    if (!t->every || t->cancelled) {
+        if (t->every && s->eng->e)
+            fl_engine_timer_cancel(s->eng->e, t->id);
+        timer_unlink(t);
+        timer_release(t, fl_lua_vm_state(s->vm));
+    }
+}
+
+/* session:after(seconds, fn) / session:every(seconds, fn) -> timer; fn(session, timer) */
+static int add_timer(lua_State *L, int every)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    lua_Number sec = luaL_checknumber(L, 2);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    if (!(sec >= 0) || (every && !(sec > 0)))
+        return luaL_argerror(L, 2, every ? "a period > 0 seconds" : "a delay >= 0 seconds");
+    if (!s->vm || fl_lua_ctx_get(L) != s->vm->ctx)
+        return luaL_error(L, "fixlua: timers belong to the session's own script (call "
+                             "session:after() on the session object its callbacks receive)");
+    struct timer_box *tb = lua_newuserdata(L, sizeof *tb); /* stack: ..., box */
+    tb->t = NULL;
+    luaL_getmetatable(L, FL_LUA_MT_TIMER);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, 3);
+    int fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, -1);
+    int handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    struct fl_lua_timer *t = calloc(1, sizeof *t);
+    if (!t) {
+        luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, handle_ref);
+        return luaL_error(L, "fixlua: out of memory");
+    }
+    t->s = s;
+    t->fn_ref = fn_ref;
+    t->handle_ref = handle_ref;
+    t->every = every;
+    int64_t ns = (int64_t)(sec * NS_PER_SEC);
+    t->id = fl_engine_timer_add(fl_engine_session_engine(s->es), ns, every ? ns : 0, timer_fire, t);
+    if (!t->id) {
+        timer_release(t, L);
+        return fl_lua_push_fail(L, FL_ENOMEM, "cannot add a timer");
+    }
+    t->next = s->timers;
+    s->timers = t;
+    tb->t = t;
+    return 1;
+}
+
+static int sess_after(lua_State *L)
+{
+    return add_timer(L, 0);
+}
+
+static int sess_every(lua_State *L)
+{
+    return add_timer(L, 1);
+}
+
+/* timer:cancel() — harmless on a finished timer */
+static int timer_cancel(lua_State *L)
+{
+    struct timer_box *tb = luaL_checkudata(L, 1, FL_LUA_MT_TIMER);
+    struct fl_lua_timer *t = tb->t;
+    if (!t)
+        return 0;
+    struct fl_lua_sess *s = t->s;
+    if (s->eng->e)
+        fl_engine_timer_cancel(s->eng->e, t->id);
+    if (t->firing) {
+        t->cancelled = 1; /* released when its function returns */
+        return 0;
+    }
+    timer_unlink(t);
+    timer_release(t, L);
+    return 0;
+}
+
+static int timer_active(lua_State *L)
+{
+    struct timer_box *tb = luaL_checkudata(L, 1, FL_LUA_MT_TIMER);
+    lua_pushboolean(L, tb->t && !tb->t->cancelled);
+    return 1;
+}
+
+static int sess_tostring(lua_State *L)
+{
+    struct session_box *b = luaL_checkudata(L, 1, FL_LUA_MT_SESSION);
+    if (b->own)
+        lua_pushfstring(L, "fixlua.session %s", b->s ? b->s->name : "(closed)");
+    else
+        lua_pushfstring(L, "fixlua.session %s (handle)", b->name);
+    return 1;
+}
+
+/* Handles to the same session compare equal (own boxes are unique anyway). */
+static int sess_eq(lua_State *L)
+{
+    struct session_box *a = luaL_checkudata(L, 1, FL_LUA_MT_SESSION);
+    struct session_box *b = luaL_checkudata(L, 2, FL_LUA_MT_SESSION);
+    const char *na = a->own ? (a->s ? a->s->name : NULL) : a->name;
+    const char *nb = b->own ? (b->s ? b->s->name : NULL) : b->name;
+    lua_pushboolean(L, na && nb && strcmp(na, nb) == 0);
+    return 1;
+}
+
+static const luaL_Reg session_methods[] = {
+    {"send", sess_send},
+    {"logout", sess_logout},
+    {"disconnect", sess_disconnect},
+    {"connect", sess_connect},
+    {"send_test_request", sess_send_test_request},
+    {"reset_seq_num", sess_reset_seq_num},
+    {"next_sender_seq", sess_next_sender_seq},
+    {"next_target_seq", sess_next_target_seq},
+    {"state", sess_state},
+    {"logged_on", sess_logged_on},
+    {"role", sess_role},
+    {"id", sess_id},
+    {"name", sess_name},
+    {"begin_string", sess_begin_string},
+    {"sender_comp_id", sess_sender_comp_id},
+    {"target_comp_id", sess_target_comp_id},
+    {"heartbeat_interval", sess_heartbeat_interval},
+    {"connected", sess_connected},
+    {"queued", sess_queued},
+    {"now", sess_now},
+    {"log", sess_log},
+    {"after", sess_after},
+    {"every", sess_every},
+    {"accept_logon", sess_accept_logon},
+    {"reject_logon", sess_reject_logon},
+    {"engine", sess_engine},
+    {"dictionary", sess_dictionary},
+    {"schedule_event", sess_schedule_event},
+    {"stats", sess_stats},
+    {NULL, NULL},
+};
+
+static const luaL_Reg timer_methods[] = {
+    {"cancel", timer_cancel},
+    {"active", timer_active},
+    {NULL, NULL},
+};
+
+void fl_lua_session_open(lua_State *L)
+{
+    /* stack: M */
+    luaL_newmetatable(L, FL_LUA_MT_SESSION);
+    lua_createtable(L, 0, 32);
+    luaL_register(L, NULL, session_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, session_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, sess_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushcfunction(L, sess_eq);
+    lua_setfield(L, -2, "__eq");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, FL_LUA_MT_TIMER);
+    lua_createtable(L, 0, 2);
+    luaL_register(L, NULL, timer_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}

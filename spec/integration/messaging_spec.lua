@@ -1,0 +1,148 @@
+-- Messages between two sessions: queued-before-logon delivery, inbound views that expire,
+-- the inbound/outbound/raw/admin callbacks, Reject(3) and validation, cross-session sends from
+-- script files running in their own lua_State, and send()'s failure tuple.
+local fixlua = require "fixlua"
+local H = require "support.helpers"
+
+local function order(id)
+  return { MsgType = "D", ClOrdID = id, Symbol = "IBM", Side = "BUY", OrderQty = 100,
+           OrdType = "LIMIT", Price = 10.5, HandlInst = "1", TransactTime = 0 }
+end
+
+describe("messaging", function()
+  local eng, dir
+  after_each(function()
+    if eng then eng:close() eng = nil end
+    H.rmdir(dir)
+    dir = nil
+  end)
+
+  it("delivers messages sent before logon once logged on, in order", function()
+    local got = {}
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = { on_message = function(_, m) got[#got + 1] = m.ClOrdID end } },
+      initiator = { script = {} },
+    }
+    assert(ini:send(order("Q1")))
+    assert(ini:send(fixlua.message(order("Q2"))))
+    assert.equals("disconnected", ini:state() == "active" and "active" or "disconnected")
+    H.step_until(eng, function() return #got == 2 end, "queued messages")
+    assert.same({ "Q1", "Q2" }, got)
+    assert.equals(4, ini:next_sender_seq()) -- Logon + 2
+  end)
+
+  it("gives views that expire after the callback, and copies that do not", function()
+    local view, copy
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = { on_message = function(_, m)
+        view, copy = m, m:copy()
+        assert(m:is_view())
+        assert.has_error(function() m.ClOrdID = "x" end)
+      end } },
+    }
+    H.logon(eng, acc, ini)
+    assert(ini:send(order("V1")))
+    H.step_until(eng, function() return copy ~= nil end, "message")
+    assert.has_error(function() return view.ClOrdID end,
+                     "fixlua: message used outside its callback; use msg:copy()")
+    assert.matches("expired", tostring(view))
+    assert.equals("V1", copy.ClOrdID)
+    assert.equals("CLIENT", copy.SenderCompID)
+  end)
+
+  it("calls on_inbound, on_admin, on_message, on_outbound and on_raw_inbound", function()
+    local rec = H.recorder()
+    local acc, ini
+    eng, acc, ini = H.pair{ acceptor = { script = rec.script } }
+    H.logon(eng, acc, ini)
+    assert(ini:send(order("O1")))
+    H.step_until(eng, function() return rec.count("on_message") == 1 end, "app message")
+    assert.equals("A", rec.find("on_admin").args[1]:type())
+    assert.equals(2, rec.count("on_inbound")) -- Logon and the order
+    assert.equals("O1", rec.find("on_message").args[1].ClOrdID)
+    assert.equals("A", rec.find("on_outbound").args[1]:type()) -- our Logon answer
+    assert.is_true(#rec.find("on_raw_inbound").args[1] > 0)
+    assert.matches("^8=FIX%.4%.4\1", rec.find("on_raw_inbound").args[1])
+  end)
+
+  it("reports Reject(3) to the sender and validation failures to the receiver", function()
+    local rejected, failed
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { validation = "full",
+                   script = { on_validation_failed = function(_, info) failed = info end } },
+      initiator = { script = { on_reject = function(_, m) rejected = m:copy() end } },
+    }
+    H.logon(eng, acc, ini)
+    local o = order("R1")
+    o.Side = nil   -- a required field missing
+    assert(ini:send(o))
+    H.step_until(eng, function() return rejected ~= nil and failed ~= nil end, "reject")
+    assert.equals("3", rejected:type())
+    assert.equals(2, rejected:int("RefSeqNum"))
+    assert.equals(2, failed.seq)
+    assert.equals(54, failed.ref_tag)
+    assert.equals(1, failed.reason)   -- SessionRejectReason: required tag missing
+    assert.equals("dictionary", failed.kind)
+  end)
+
+  it("returns nil, err, code when the pre-logon queue is full", function()
+    local ini
+    eng, _, ini = H.pair{ initiator = { max_outbound_queue = 1 } }
+    assert(ini:send(order("F1")))
+    local ok, err, code = ini:send(order("F2"))
+    assert.is_nil(ok)
+    assert.equals("EAGAIN", code)
+    assert.matches("^EAGAIN: ", err)
+  end)
+
+  it("raises for programmer errors in send()", function()
+    local ini
+    eng, _, ini = H.pair{}
+    assert.has_error(function() ini:send{ ClOrdID = "x" } end)
+    assert.has_error(function() ini:send{ MsgType = "D", NoSuchField = 1 } end)
+    assert.has_error(function() ini:send() end)
+  end)
+
+  it("runs script files in their own states and sends across sessions by copy", function()
+    dir = H.tmpdir()
+    -- The acceptor forwards every order to the session named "audit" (another acceptor of
+    -- the same engine, never connected: the message is queued there) and answers.
+    H.write(dir .. "/router.lua", [[
+      local fixlua = require "fixlua"
+      local M = {}
+      function M.on_message(session, msg)
+        local audit = session:engine():session("audit")
+        assert(audit:send(msg))                 -- copied: encoded in this state
+        assert(session:send{ MsgType = "8", OrderID = "O-" .. msg.ClOrdID, ExecID = "E1",
+                             ExecType = "NEW", OrdStatus = "NEW", Side = msg.Side,
+                             Symbol = msg.Symbol, LeavesQty = 100, CumQty = 0, AvgPx = 0,
+                             ClOrdID = msg.ClOrdID })
+        rawset(_G, "seen", (rawget(_G, "seen") or 0) + 1)
+      end
+      function M.on_logon(session)
+        -- globals are strict in script states
+        local ok, err = pcall(function() return undefined_thing end)
+        assert(not ok and err:match("undefined global"))
+      end
+      return M
+    ]])
+    local er
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = dir .. "/router.lua" },
+      initiator = { script = { on_message = function(_, m) er = m:copy() end } },
+    }
+    eng:add_session{ name = "audit", role = "acceptor", begin_string = "FIX.4.4",
+                     sender_comp_id = "EXEC", target_comp_id = "AUDIT", listen = "127.0.0.1:0" }
+    H.logon(eng, acc, ini)
+    assert(ini:send(order("X1")))
+    H.step_until(eng, function() return er ~= nil end, "execution report")
+    assert.equals("O-X1", er.OrderID)
+    local audit = eng:session("audit")
+    assert.equals(1, select(2, audit:queued()))   -- held until AUDIT logs on
+    assert.equals(0, acc:stats().errors)
+  end)
+end)
