@@ -410,6 +410,11 @@ static int add_session(struct fl_engine *e, const struct fl_engine_session_confi
         goto fail;
     es->is_template = strcmp(es->cfg.session.target_comp_id, "*") == 0;
     char detail[512] = "";
+    if (es->cfg.store_dir && *es->cfg.store_dir &&
+        (rc = fl_make_dirs(es->cfg.store_dir, detail, sizeof detail)) != FL_OK) {
+        set_err(errbuf, errlen, "session '%s': store: %s", es->cfg.name, detail);
+        goto fail;
+    }
     if (es->cfg.store_dir && *es->cfg.store_dir)
         rc = fl_store_file_open(es->cfg.store_dir, es->cfg.name, es->cfg.store_sync,
                                 fl_engine_now(e), &es->store, detail, sizeof detail);
@@ -702,6 +707,9 @@ int fl_engine_run_once(struct fl_engine *e, int block)
         return FL_ECLOSED;
     if (event_base_loop(e->base, block ? EVLOOP_ONCE : EVLOOP_NONBLOCK) < 0)
         return FL_EIO;
+    /* Under a manual clock, timers already due (a zero delay) run as they would for real. */
+    if (e->cfg.manual_clock)
+        run_due_timers(e, e->manual_now);
     return e->stopped ? FL_ECLOSED : FL_OK;
 }
 

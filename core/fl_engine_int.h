@@ -118,6 +118,8 @@ size_t fl_conn_output_len(const struct conn *c);
 int fl_parse_host_port(const char *addr, char *host, size_t hostcap, int *port);
 
 /* fl_engine_log.c */
+/* Creates dir and its parents (mkdir -p); FL_OK, FL_EINVAL or FL_EIO with detail. */
+int fl_make_dirs(const char *dir, char *errbuf, size_t errlen);
 int fl_engine_log_open(struct fl_engine_session *es, char *errbuf, size_t errlen);
 void fl_engine_log_close(struct fl_engine_session *es);
 void fl_engine_log_message(struct fl_engine_session *es, int inbound, const char *p, size_t n);

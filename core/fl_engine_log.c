@@ -24,8 +24,7 @@ static FILE *open_log(const char *dir, const char *name, const char *suffix, cha
     return f;
 }
 
-/* Creates dir and its parents (mkdir -p). */
-static int make_dirs(const char *dir, char *errbuf, size_t errlen)
+int fl_make_dirs(const char *dir, char *errbuf, size_t errlen)
 {
     char path[1024];
     size_t n = strlen(dir);
@@ -53,7 +52,7 @@ int fl_engine_log_open(struct fl_engine_session *es, char *errbuf, size_t errlen
     const char *dir = es->cfg.log_dir;
     if (!dir || !*dir)
         return FL_OK;
-    int rc = make_dirs(dir, errbuf, errlen);
+    int rc = fl_make_dirs(dir, errbuf, errlen);
     if (rc != FL_OK)
         return rc;
     if (es->cfg.log_messages && !(es->msg_log = open_log(dir, es->cfg.name, "messages", errbuf, errlen)))

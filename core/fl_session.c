@@ -248,14 +248,20 @@ void fl_session_free(struct fl_session *s)
 
 /* ---- events and state ---- */
 
-void fl_session_emit(struct fl_session *s, enum fl_event_type type, uint64_t begin, uint64_t end,
-                     int64_t value, const char *text)
+void fl_session_emit_msg(struct fl_session *s, enum fl_event_type type, const struct fl_msg *m,
+                         uint64_t begin, uint64_t end, int64_t value, const char *text)
 {
     if (!s->io.event)
         return;
     struct fl_session_event ev = {.type = type, .from = s->state, .to = s->state, .begin = begin,
-                                  .end = end, .value = value, .text = text ? text : ""};
+                                  .end = end, .value = value, .text = text ? text : "", .msg = m};
     s->io.event(s->io.ctx, &ev);
+}
+
+void fl_session_emit(struct fl_session *s, enum fl_event_type type, uint64_t begin, uint64_t end,
+                     int64_t value, const char *text)
+{
+    fl_session_emit_msg(s, type, NULL, begin, end, value, text);
 }
 
 void fl_session_set_state(struct fl_session *s, enum fl_session_state st, int64_t now)
@@ -527,7 +533,7 @@ int fl_session_send_reject(struct fl_session *s, const struct fl_msg *m, uint64_
     rc = fl_session_stage_built(s, s->next_sender, 1);
     if (rc != FL_OK)
         return stage_error(s, rc, "Reject");
-    fl_session_emit(s, FL_EV_REJECT_SENT, ref_seq, ref_tag, reason, text);
+    fl_session_emit_msg(s, FL_EV_REJECT_SENT, m, ref_seq, ref_tag, reason, text);
     return FL_OK;
 }
 

@@ -92,6 +92,8 @@ struct fl_session_event {
     uint64_t begin, end;            /* ranges; begin carries a single seq too */
     int64_t value;                  /* reason codes, latency, new seq */
     const char *text;               /* NUL-terminated, valid during the call */
+    const struct fl_msg *msg;       /* the inbound message concerned (rejects, validation), or
+                                       NULL; valid during the call only */
 };
 
 /* Callbacks. Only `send` is required; every other one may be NULL (the FIX default applies). */

@@ -292,7 +292,7 @@ static int check_dictionary(struct fl_session *s, const struct inbound *in, int6
     char text[200];
     snprintf(text, sizeof text, "%s%s", r.verdict == FL_VERDICT_BUSINESS_REJECT ? "business: " : "",
              r.text);
-    fl_session_emit(s, FL_EV_VALIDATION_FAILED, in->seq, r.ref_tag, r.reason, text);
+    fl_session_emit_msg(s, FL_EV_VALIDATION_FAILED, in->m, in->seq, r.ref_tag, r.reason, text);
     if (r.verdict == FL_VERDICT_BUSINESS_REJECT) {
         int rc2 = fl_session_start_msg(s, "j", 1, s->next_sender, now);
         if (rc2 == FL_OK) {
@@ -598,8 +598,11 @@ static void logon_established(struct fl_session *s, const struct inbound *in, in
     if (too_high && !s->disconnect_requested) {
         /* Held like any early message: it is counted when the gap before it is filled. */
         queue_inbound(s, in);
-        if (s->cfg.send_next_expected && s->version >= FL_FIX_44) {
-            /* Our Logon's 789 already asked for everything from next_target on. */
+        if (s->cfg.send_next_expected && s->version >= FL_FIX_44 &&
+            fl_msg_find(in->m, FL_TAG_NEXT_EXPECTED_MSG_SEQ_NUM) >= 0) {
+            /* Our Logon's 789 already asked for everything from next_target on. Only a peer
+             * whose Logon carries 789 too acts on ours: one without (QuickFIX C++) gets the
+             * ResendRequest below, or the gap would never be filled. */
             s->resend_requested = 1;
             s->resend_begin = s->next_target;
             s->resend_end = 0;

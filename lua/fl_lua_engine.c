@@ -235,11 +235,16 @@ static int push_error(lua_State *L, void *arg)
     return 2;
 }
 
-/* on_validation_failed(session, info): info = {seq=, ref_tag=, reason=, text=, kind=} */
+/* on_validation_failed(session, info): info = {seq=, ref_tag=, reason=, text=, kind=, message=}
+ * where message is an owned copy of the refused message (it outlives the callback). */
 static int push_validation(lua_State *L, void *arg)
 {
     const struct fl_session_event *ev = arg;
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 7);
+    if (ev->msg) {
+        fl_lua_msg_push_copy(L, ev->msg, fl_lua_ctx_get(L)->dict);
+        lua_setfield(L, -2, "message");
+    }
     lua_pushnumber(L, (lua_Number)ev->begin);
     lua_setfield(L, -2, "seq");
     lua_pushnumber(L, (lua_Number)ev->end);
@@ -892,6 +897,22 @@ static void read_sess_cfg(lua_State *L, int t, struct sess_cfg *c)
         ec->nconnect = n;
     }
     lua_pop(L, 1);
+    lua_getfield(L, t, "tls");
+    if (lua_istable(L, -1)) {
+        /* The strings stay alive in the config table while the session is added. */
+        int tt = lua_gettop(L);
+        ec->tls.enabled = 1;
+        ec->tls.cert = opt_str(L, tt, "cert");
+        ec->tls.key = opt_str(L, tt, "key");
+        ec->tls.ca = opt_str(L, tt, "ca");
+        ec->tls.server_name = opt_str(L, tt, "server_name");
+        ec->tls.ciphers = opt_str(L, tt, "ciphers");
+        lua_getfield(L, tt, "verify_peer");
+        if (lua_isboolean(L, -1))
+            ec->tls.verify_peer = lua_toboolean(L, -1) ? 1 : -1;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     ec->reconnect_interval = (int)opt_num(L, t, "reconnect_interval", 0);
     ec->max_connect_tries = (int)opt_num(L, t, "max_connect_tries", 0);
     ec->connect_timeout = (int)opt_num(L, t, "connect_timeout", 0);
@@ -1015,29 +1036,6 @@ static void set_ident(struct fl_lua_sess *s, const struct fl_session_config *sc)
                  sc->sender_comp_id, sc->target_comp_id);
 }
 
-/* mkdir -p: the store directory a configuration names is created on start (the engine
- * creates log directories itself). */
-static int make_dirs(const char *path, char *err, size_t errlen)
-{
-    char buf[1024];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf)
-        return FL_OK;
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != 0)
-            continue;
-        char c = buf[i];
-        buf[i] = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
-            return FL_EIO;
-        }
-        buf[i] = c;
-    }
-    return FL_OK;
-}
-
 static int load_dict(const char *path, const char *begin_string, struct fl_dict **out, char *err,
                      size_t errlen)
 {
@@ -1087,8 +1085,6 @@ static struct fl_lua_sess *add_session(lua_State *L, struct fl_lua_engine *eng, 
     if (!s->name || (c.script_path && !s->script_path))
         goto fail;
     rc = load_dict(c.dictionary, c.ec.session.begin_string, &s->dict, err, errlen);
-    if (rc == FL_OK && c.ec.store_dir && *c.ec.store_dir)
-        rc = make_dirs(c.ec.store_dir, err, errlen);
     if (rc != FL_OK)
         goto fail_detail;
     /* Validation: "full" by default with a dictionary file, "off" with the built-in one. */

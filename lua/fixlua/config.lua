@@ -351,7 +351,29 @@ local function check_session(s, i, opts, errs, engine_defaults)
     end
   end
   if s.tls ~= nil then
-    c.say("key 'tls': TLS is not available in this build yet; refusing to start without it")
+    local t = s.tls
+    if type(t) ~= "table" then
+      c.fail("tls", "a table {cert = ..., key = ..., ca = ..., verify_peer = ...}", t)
+    else
+      local tc = scope(errs, opts.source, string.format("session '%s': tls: ", label))
+      unknown_keys(tc, t, { cert = true, key = true, ca = true, verify_peer = true,
+                            server_name = true, ciphers = true })
+      local tls = { enabled = true }
+      for _, k in ipairs({ "cert", "key", "ca" }) do
+        local v = str(tc, t, k)
+        if v then tls[k] = resolve(base, v) end
+      end
+      tls.server_name = str(tc, t, "server_name")
+      tls.ciphers = str(tc, t, "ciphers")
+      tls.verify_peer = bool(tc, t, "verify_peer")
+      if out.role == "acceptor" and not (tls.cert and tls.key) then
+        tc.fail("cert", "a certificate and its 'key' for a TLS acceptor", t.cert)
+      end
+      if (tls.cert == nil) ~= (tls.key == nil) then
+        tc.fail("key", "'cert' and 'key' together", t.key)
+      end
+      out.tls = tls
+    end
   end
   return out
 end

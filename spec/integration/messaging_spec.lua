@@ -86,6 +86,8 @@ describe("messaging", function()
     assert.equals(54, failed.ref_tag)
     assert.equals(1, failed.reason)   -- SessionRejectReason: required tag missing
     assert.equals("dictionary", failed.kind)
+    assert.equals("R1", failed.message.ClOrdID) -- an owned copy of the refused order
+    assert.equals("D", failed.message:type())
   end)
 
   it("returns nil, err, code when the pre-logon queue is full", function()

@@ -68,9 +68,19 @@ describe("fixlua.config", function()
     assert.equals("9", n.sessions[1].default_appl_ver_id)
   end)
 
-  it("refuses TLS until the build has it, rather than running without", function()
+  it("checks the tls table: cert and key together, known keys only, paths resolved", function()
     local text = errors_of({ sessions = { session{ tls = { cert = "c" } } } })
-    assert.matches("TLS is not available", text, 1, true)
+    assert.matches("tls: key 'key': expected 'cert' and 'key' together", text, 1, true)
+    text = errors_of({ sessions = { session{ tls = { cert = "c", key = "k", pin = 1 } } } })
+    assert.matches("unknown key 'pin'", text, 1, true)
+    local n = assert(config.normalize({ sessions = { session{
+      tls = { cert = "c.pem", key = "k.pem", ca = "/etc/ca.pem", verify_peer = true } } } },
+      { source = "x/c.lua", base_dir = "x" }))
+    local tls = n.sessions[1].tls
+    assert.equals("x/c.pem", tls.cert)
+    assert.equals("x/k.pem", tls.key)
+    assert.equals("/etc/ca.pem", tls.ca)
+    assert.is_true(tls.verify_peer)
   end)
 
   it("resolves relative paths against the config's directory", function()
