@@ -614,6 +614,15 @@ int fl_engine_new(const struct fl_engine_config *cfg, struct fl_engine **out, ch
                   size_t errlen)
 {
     *out = NULL;
+    /* A peer that closes while we write must not kill the process with SIGPIPE: writes report
+     * EPIPE instead. Only a default disposition is changed; an embedder's own handler stays. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        sa.sa_handler = SIG_IGN;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
     struct fl_engine *e = calloc(1, sizeof *e);
     if (!e)
         return FL_ENOMEM;

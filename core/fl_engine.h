@@ -100,6 +100,8 @@ struct fl_engine_config {
     void *log_ctx;
 };
 
+/* Creates an engine. If SIGPIPE still has its default disposition it is set to ignored, so a
+ * peer closing during a write is an EPIPE error rather than the end of the process. */
 FL_MUST_CHECK int fl_engine_new(const struct fl_engine_config *cfg, struct fl_engine **out,
                                 char *errbuf, size_t errlen);
 /* Frees sessions (hooks' on_free first), connections, listeners and the loop; accepts NULL.

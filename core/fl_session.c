@@ -727,6 +727,9 @@ void fl_session_tick(struct fl_session *s, int64_t now)
             s->test_request_counter++;
             fl_session_send_test_request(s, "TEST", now);
         }
+        /* A gap that has not moved for two heartbeat intervals is asked for again. */
+        if (s->resend_requested && now - s->resend_progress_at >= 2 * hb_ns(s))
+            fl_session_retry_resend(s, now);
         /* No Heartbeat while a TestRequest waits for its answer (QuickFIX; acceptance test 6
          * expects the disconnect right after the unanswered TestRequest). */
         if (now - s->last_sent >= hb_ns(s) && s->nstaged == 0 && !s->test_request_pending)

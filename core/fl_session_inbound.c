@@ -332,6 +332,8 @@ static void request_resend(struct fl_session *s, uint64_t upto, int64_t now)
     s->resend_begin = begin;
     s->resend_end = end;
     s->resend_satisfied_at = end && end < upto ? end : upto;
+    s->resend_progress_at = now;
+    s->resend_progress_seq = s->next_target;
     fl_session_emit(s, FL_EV_GAP, begin, upto, (int64_t)end, "MsgSeqNum too high: ResendRequest sent");
     if (s->state == FL_STATE_ACTIVE)
         fl_session_set_state(s, FL_STATE_RESENDING, now);
@@ -340,6 +342,10 @@ static void request_resend(struct fl_session *s, uint64_t upto, int64_t now)
 /* After the expected number moved: is the gap we asked for filled, or is another chunk due? */
 static void check_resend_progress(struct fl_session *s, int64_t now)
 {
+    if (s->resend_requested && s->next_target != s->resend_progress_seq) {
+        s->resend_progress_at = now;
+        s->resend_progress_seq = s->next_target;
+    }
     if (!s->resend_requested || s->next_target <= s->resend_satisfied_at)
         return;
     s->resend_requested = 0;
@@ -881,6 +887,19 @@ static void process(struct fl_session *s, struct fl_msg *m, int from_queue, int6
         break;
     }
     check_resend_progress(s, now);
+}
+
+void fl_session_retry_resend(struct fl_session *s, int64_t now)
+{
+    /* The ResendRequest, or a message it brought, was lost: without asking again the session
+     * would wait forever (and QuickFIX does). Not a redundant request: nothing is moving. */
+    uint64_t upto = s->highest_seen > s->resend_satisfied_at ? s->highest_seen - 1
+                                                              : s->resend_satisfied_at;
+    if (upto < s->next_target)
+        upto = s->next_target;
+    fl_session_emit(s, FL_EV_GAP, s->next_target, upto, 0,
+                    "no progress on the gap: ResendRequest sent again");
+    request_resend(s, upto, now);
 }
 
 void fl_session_drain_queue(struct fl_session *s, int64_t now)

@@ -66,6 +66,8 @@ struct fl_session {
     uint64_t resend_end;           /* as sent: 0 means infinity */
     uint64_t resend_satisfied_at;  /* satisfied once next_target passes this */
     uint64_t highest_seen;         /* highest inbound MsgSeqNum seen this connection */
+    int64_t resend_progress_at;    /* when the gap last moved (or was asked for) */
+    uint64_t resend_progress_seq;  /* next_target then */
 
     /* A resend we are serving, paused while the transport is full. */
     int serving;
@@ -143,6 +145,8 @@ int fl_session_is_logged_on(const struct fl_session *s);
 void fl_session_on_frame(struct fl_session *s, const char *p, size_t n, int64_t now);
 void fl_session_complete_logon(struct fl_session *s, const struct fl_msg *logon, int64_t now);
 void fl_session_drain_queue(struct fl_session *s, int64_t now);
+/* Asks again for a gap that has not moved for a while (a lost ResendRequest or replay). */
+void fl_session_retry_resend(struct fl_session *s, int64_t now);
 
 /* fl_session_resend.c */
 void fl_session_serve_resend(struct fl_session *s, uint64_t begin, uint64_t end, int64_t now);

@@ -1218,6 +1218,74 @@ end:
     h_close(&h);
 }
 
+/* Our Logon carried 789 and the peer's answer is ahead of it. A peer whose Logon carries 789
+ * too resends from our 789 on its own; one without 789 (QuickFIX C++ 1.15, seen in
+ * core/interop) never does, so it must get a ResendRequest or the gap stays open forever. */
+FL_TEST(next_expected_too_high_logon_without_789_gets_resend_request)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_INITIATOR, "FIX.4.4");
+    c.send_next_expected = 1;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 789), "1"));
+    h_in(&h, "35=A|34=5|52=NOW|98=0|108=30");
+    FL_CHECK_INT(h.nframes, 2);
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 7), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, 1, 16), "0"));
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_RESENDING);
+    h_in(&h, "35=4|34=1|43=Y|122=NOW|52=NOW|123=Y|36=6");
+    FL_CHECK_INT(fl_session_next_target(h.s), 6);
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+    /* The same gap with a peer that speaks 789: our Logon was the request, nothing more. */
+    fl_session_on_disconnect(h.s, h.now);
+    h.nframes = 0;
+    fl_session_on_connect(h.s, h.now);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 789), "6"));
+    h_in(&h, "35=A|34=9|52=NOW|98=0|108=30|789=3");
+    FL_CHECK_INT(h.nframes, 1);
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_RESENDING);
+end:
+    h_close(&h);
+}
+
+/* A lost ResendRequest (or a lost replay) must not stall the session: with no progress on
+ * the gap for two heartbeat intervals, the request goes out again from the expected number. */
+FL_TEST(lost_resend_request_is_asked_again)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=D|34=4|52=NOW|11=four");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 7), "2"));
+    int before = h.nframes;
+    /* the peer never answers, but stays alive */
+    for (int i = 1; i <= 59; i++) {
+        h.now += H_SEC;
+        if (i % 10 == 0) {
+            char spec[64];
+            snprintf(spec, sizeof spec, "35=0|34=%d|52=NOW", 4 + i / 10);
+            h_in(&h, spec);
+        }
+        fl_session_tick(h.s, h.now);
+    }
+    for (int i = before; i < h.nframes; i++)
+        FL_CHECK(!STR_EQ(h_get(&h, i, 35), "2")); /* not before 2 x HeartBtInt */
+    h.now += H_SEC;
+    fl_session_tick(h.s, h.now);
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 7), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 16), "0"));
+    /* now the gap fills and everything held is processed */
+    h_in(&h, "35=4|34=2|43=Y|122=NOW|52=NOW|123=Y|36=4");
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+    FL_CHECK_INT(fl_session_next_target(h.s), 10);
+    FL_CHECK_INT(h.delivered_app, 1);
+end:
+    h_close(&h);
+}
+
 int main(int argc, char **argv)
 {
     FL_TEST_MAIN_BEGIN(argc, argv);
@@ -1275,5 +1343,7 @@ int main(int argc, char **argv)
     FL_RUN(validation_with_dictionary);
     FL_RUN(throttle_latency_and_queue_threshold_events);
     FL_RUN(wire_field_order_of_session_messages);
+    FL_RUN(lost_resend_request_is_asked_again);
+    FL_RUN(next_expected_too_high_logon_without_789_gets_resend_request);
     return FL_TEST_SUMMARY();
 }
