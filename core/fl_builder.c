@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fl_frame.h"
+
 #define SOH '\001'
-#define MAX_BEGIN_STRING 16
 /* "8=" + BeginString + SOH + "9=" + 10 digits + SOH */
-#define RESERVE (2 + MAX_BEGIN_STRING + 1 + 2 + 10 + 1)
+#define RESERVE (2 + FL_BUILDER_MAX_BEGIN_STRING + 1 + 2 + 10 + 1)
 #define INITIAL_CAP 512u
 
 static const char digit_pairs[201] =
@@ -24,6 +25,7 @@ void fl_builder_init(struct fl_builder *b)
 {
     memset(b, 0, sizeof *b);
     b->failed = FL_ESTATE; /* nothing may be added before fl_builder_begin() */
+    b->date_day = INT64_MIN; /* no day cached */
 }
 
 void fl_builder_release(struct fl_builder *b)
@@ -40,8 +42,10 @@ static void fail(struct fl_builder *b, int rc)
         b->failed = rc;
 }
 
+static int grow(struct fl_builder *b, size_t want);
+
 /* Makes room for `need` more bytes (plus the trailer); 0 on success. */
-static int reserve(struct fl_builder *b, size_t need)
+static inline int reserve(struct fl_builder *b, size_t need)
 {
     size_t want = b->pos + need + 7;
     size_t max_len = b->max_len ? b->max_len : FL_BUILDER_DEFAULT_MAX_LEN;
@@ -51,6 +55,11 @@ static int reserve(struct fl_builder *b, size_t need)
     }
     if (want <= b->cap)
         return 0;
+    return grow(b, want);
+}
+
+static int grow(struct fl_builder *b, size_t want)
+{
     size_t ncap = b->cap ? b->cap : INITIAL_CAP;
     while (ncap < want)
         ncap *= 2;
@@ -64,49 +73,90 @@ static int reserve(struct fl_builder *b, size_t need)
     return 0;
 }
 
-size_t fl_format_int(char *dst, int64_t v)
+static inline size_t count_digits(uint64_t u)
 {
-    char tmp[20];
-    size_t n = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    char *end = tmp + sizeof tmp, *q = end;
+    size_t n = 1;
+    while (u >= 10000) {
+        u /= 10000;
+        n += 4;
+    }
+    return n + (u >= 10) + (u >= 100) + (u >= 1000);
+}
+
+/* Decimal digits of u, written in place from the right two at a time; needs 20 bytes. */
+static inline size_t format_u64(char *dst, uint64_t u)
+{
+    size_t len = count_digits(u);
+    char *q = dst + len;
     while (u >= 100) {
         unsigned r = (unsigned)(u % 100);
         u /= 100;
         q -= 2;
         memcpy(q, digit_pairs + 2 * r, 2);
     }
-    if (u >= 10) {
-        q -= 2;
-        memcpy(q, digit_pairs + 2 * u, 2);
-    } else {
-        *--q = (char)('0' + u);
-    }
-    if (v < 0)
-        dst[n++] = '-';
-    memcpy(dst + n, q, (size_t)(end - q));
-    return n + (size_t)(end - q);
+    if (u >= 10)
+        memcpy(q - 2, digit_pairs + 2 * u, 2);
+    else
+        q[-1] = (char)('0' + u);
+    return len;
 }
 
-size_t fl_format_decimal(char *dst, struct fl_decimal d)
+/* memcpy() for the short values that make up most fields, without a call: overlapping
+ * fixed-size copies never read or write outside [0, n). */
+static inline void copy_value(char *dst, const char *src, size_t n)
 {
-    if (d.scale <= 0) {
-        size_t n = fl_format_int(dst, d.mantissa);
-        /* A negative scale multiplies: append zeros (bounded; such values are rare). */
-        for (int32_t i = d.scale; i < 0 && n < 40; i++)
+    if (n >= 8 && n <= 16) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(dst, src, 4);
+        memcpy(dst + n - 4, src + n - 4, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
+/* |v| without overflow for INT64_MIN. */
+static inline uint64_t magnitude(int64_t v)
+{
+    return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+}
+
+/* Exported formatters wrap static ones so the builder's own calls inline even when fl_core
+ * is compiled position-independent (exported calls may then be interposed). */
+static inline size_t format_int(char *dst, int64_t v)
+{
+    size_t n = 0;
+    if (v < 0)
+        dst[n++] = '-';
+    return n + format_u64(dst + n, magnitude(v));
+}
+
+size_t fl_format_int(char *dst, int64_t v)
+{
+    return format_int(dst, v);
+}
+
+static inline size_t format_decimal(char *dst, struct fl_decimal d)
+{
+    /* Clamping keeps the 41-byte contract; fl_builder_add_decimal() rejects such scales
+     * instead of writing a different value. */
+    int32_t sc = d.scale < FL_DECIMAL_MIN_SCALE   ? FL_DECIMAL_MIN_SCALE
+                 : d.scale > FL_DECIMAL_MAX_SCALE ? FL_DECIMAL_MAX_SCALE
+                                                  : d.scale;
+    if (sc <= 0) {
+        size_t n = format_int(dst, d.mantissa);
+        /* A negative scale multiplies: append zeros, except to a zero mantissa. */
+        for (int32_t i = sc; i < 0 && d.mantissa != 0; i++)
             dst[n++] = '0';
         return n;
     }
     char digits[20];
-    uint64_t u = d.mantissa < 0 ? (uint64_t)0 - (uint64_t)d.mantissa : (uint64_t)d.mantissa;
-    size_t nd = fl_format_int(digits, (int64_t)(u & INT64_MAX));
-    if (u > INT64_MAX) { /* INT64_MIN: its magnitude does not fit int64 */
-        memcpy(digits, "9223372036854775808", 19);
-        nd = 19;
-    }
-    size_t n = 0, scale = (size_t)d.scale;
-    if (scale > 18)
-        scale = 18;
+    size_t nd = format_u64(digits, magnitude(d.mantissa));
+    size_t n = 0, scale = (size_t)sc;
     if (d.mantissa < 0)
         dst[n++] = '-';
     if (nd <= scale) {
@@ -131,24 +181,28 @@ static inline void put2(char *dst, unsigned v)
 
 static size_t format_fraction(char *dst, int64_t ns_of_second, int digits)
 {
+    static const uint32_t pow10[10] = {1,      10,      100,      1000,      10000,
+                                       100000, 1000000, 10000000, 100000000, 1000000000};
     if (digits <= 0)
         return 0;
     if (digits > 9)
         digits = 9;
     if (digits != 3 && digits != 6 && digits != 9)
         digits = digits < 3 ? 3 : digits < 6 ? 6 : 9;
-    uint32_t v = (uint32_t)ns_of_second;
-    for (int i = digits; i < 9; i++)
-        v /= 10;
+    uint32_t v = (uint32_t)ns_of_second / pow10[9 - digits];
     dst[0] = '.';
-    for (int i = digits; i > 0; i--) {
-        dst[i] = (char)('0' + v % 10);
-        v /= 10;
+    int k = digits;
+    while (k >= 2) {
+        put2(dst + k - 1, v % 100);
+        v /= 100;
+        k -= 2;
     }
+    if (k)
+        dst[1] = (char)('0' + v);
     return (size_t)digits + 1;
 }
 
-size_t fl_format_utc_time_only(char *dst, int64_t ns, int digits)
+static inline size_t format_utc_time_only(char *dst, int64_t ns, int digits)
 {
     int64_t day_ns = INT64_C(86400000000000);
     ns %= day_ns;
@@ -163,12 +217,17 @@ size_t fl_format_utc_time_only(char *dst, int64_t ns, int digits)
     return 8 + format_fraction(dst + 8, ns % 1000000000, digits);
 }
 
-size_t fl_format_utc_timestamp(char *dst, int64_t ns, int digits)
+/* Days since the epoch of ns, rounding towards minus infinity. */
+static inline int64_t day_of(int64_t ns)
 {
-    int64_t day_ns = INT64_C(86400000000000);
+    const int64_t day_ns = INT64_C(86400000000000);
     int64_t days = ns / day_ns;
-    if (ns % day_ns < 0)
-        days--;
+    return ns % day_ns < 0 ? days - 1 : days;
+}
+
+/* YYYYMMDD of a day since the epoch (years clamped to 0000..9999). */
+static void format_day(char *dst, int64_t days)
+{
     int y, m, d;
     fl_civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999)
@@ -177,103 +236,209 @@ size_t fl_format_utc_timestamp(char *dst, int64_t ns, int digits)
     put2(dst + 2, (unsigned)(y % 100));
     put2(dst + 4, (unsigned)m);
     put2(dst + 6, (unsigned)d);
+}
+
+static inline size_t format_utc_timestamp(char *dst, int64_t ns, int digits)
+{
+    format_day(dst, day_of(ns));
     dst[8] = '-';
-    return 9 + fl_format_utc_time_only(dst + 9, ns, digits);
+    return 9 + format_utc_time_only(dst + 9, ns, digits);
+}
+
+size_t fl_format_decimal(char *dst, struct fl_decimal d)
+{
+    return format_decimal(dst, d);
+}
+
+size_t fl_format_utc_time_only(char *dst, int64_t ns, int digits)
+{
+    return format_utc_time_only(dst, ns, digits);
+}
+
+size_t fl_format_utc_timestamp(char *dst, int64_t ns, int digits)
+{
+    return format_utc_timestamp(dst, ns, digits);
 }
 
 /* Writes "tag=" and returns where the value goes, or NULL after a failure. */
-static char *open_field(struct fl_builder *b, uint32_t tag, size_t value_max)
+/* Writes "tag=" at w and returns the end; tags below 10000 (nearly all) without a loop. */
+static inline char *put_tag(char *w, uint32_t tag)
 {
-    if (b->failed || reserve(b, 11 + value_max + 1) != 0)
-        return NULL;
-    char *w = b->buf + b->pos;
-    w += fl_format_int(w, tag);
+    if (tag >= 10000)
+        w += format_u64(w, tag);
+    else if (tag >= 1000) {
+        put2(w, tag / 100);
+        put2(w + 2, tag % 100);
+        w += 4;
+    } else if (tag >= 100) {
+        w[0] = (char)('0' + tag / 100);
+        put2(w + 1, tag % 100);
+        w += 3;
+    } else if (tag >= 10) {
+        put2(w, tag);
+        w += 2;
+    } else {
+        *w++ = (char)('0' + tag);
+    }
     *w++ = '=';
     return w;
 }
 
-static void close_field(struct fl_builder *b, char *end)
+static inline char *open_field(struct fl_builder *b, uint32_t tag, size_t value_max)
+{
+    if (tag == 0 || tag > 999999999) /* fl_msg_parse() reads tags of 1 to 9 digits */
+        fail(b, FL_EINVAL);
+    if (b->failed || reserve(b, 11 + value_max + 1) != 0)
+        return NULL;
+    return put_tag(b->buf + b->pos, tag);
+}
+
+static inline void close_field(struct fl_builder *b, char *end)
 {
     *end++ = SOH;
     b->pos = (size_t)(end - b->buf);
+}
+
+/* Appends "tag=value<SOH>" without looking at the value. */
+static inline void add_bytes(struct fl_builder *b, uint32_t tag, const char *p, size_t n)
+{
+    char *w = open_field(b, tag, n);
+    if (!w)
+        return;
+    copy_value(w, p, n);
+    close_field(b, w + n);
+}
+
+/* Nonzero when one of the bytes of w is SOH (the exact has-zero-byte test after the XOR). */
+static inline uint64_t soh_in_word(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t x = w ^ ones;
+    return (x - ones) & ~x & highs;
+}
+
+/* 1 when p[0..n) holds a SOH. Short values are checked a word at a time in line (the last
+ * word overlapping the previous one), long ones with memchr(). */
+static inline int has_soh(const char *p, size_t n)
+{
+    if (n > 64)
+        return memchr(p, SOH, n) != NULL;
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++)
+            if (p[i] == SOH)
+                return 1;
+        return 0;
+    }
+    uint64_t w, found = 0;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&w, p + i, 8);
+        found |= soh_in_word(w);
+    }
+    memcpy(&w, p + n - 8, 8);
+    return (found | soh_in_word(w)) != 0;
+}
+
+static inline void add_str(struct fl_builder *b, uint32_t tag, const char *p, size_t n)
+{
+    if (n == 0 || has_soh(p, n)) {
+        fail(b, FL_EINVAL);
+        return;
+    }
+    add_bytes(b, tag, p, n);
 }
 
 int fl_builder_begin(struct fl_builder *b, const char *begin_string, const char *msg_type,
                      size_t msg_type_len)
 {
     size_t bl = strlen(begin_string);
-    if (bl == 0 || bl > MAX_BEGIN_STRING || msg_type_len == 0 ||
+    if (bl == 0 || bl > FL_BUILDER_MAX_BEGIN_STRING || msg_type_len == 0 ||
         memchr(msg_type, SOH, msg_type_len) || memchr(begin_string, SOH, bl))
         return FL_EINVAL;
     b->failed = 0;
     b->pos = RESERVE;
     b->body = RESERVE;
     b->start = 0;
-    b->begin_string = begin_string;
+    memcpy(b->begin_string, begin_string, bl + 1);
     b->begin_string_len = bl;
-    fl_builder_add_str(b, 35, msg_type, msg_type_len);
+    add_bytes(b, 35, msg_type, msg_type_len); /* validated above */
     return b->failed;
 }
 
 void fl_builder_add_str(struct fl_builder *b, uint32_t tag, const char *p, size_t n)
 {
-    if (n == 0 || memchr(p, SOH, n)) {
-        fail(b, FL_EINVAL);
-        return;
-    }
-    char *w = open_field(b, tag, n);
-    if (!w)
-        return;
-    memcpy(w, p, n);
-    close_field(b, w + n);
+    add_str(b, tag, p, n);
 }
 
 void fl_builder_add_cstr(struct fl_builder *b, uint32_t tag, const char *s)
 {
-    fl_builder_add_str(b, tag, s, strlen(s));
+    add_str(b, tag, s, strlen(s));
+}
+
+static inline void add_int(struct fl_builder *b, uint32_t tag, int64_t v)
+{
+    char *w = open_field(b, tag, 20);
+    if (w)
+        close_field(b, w + format_int(w, v));
 }
 
 void fl_builder_add_int(struct fl_builder *b, uint32_t tag, int64_t v)
 {
-    char *w = open_field(b, tag, 20);
-    if (w)
-        close_field(b, w + fl_format_int(w, v));
+    add_int(b, tag, v);
 }
 
 void fl_builder_add_char(struct fl_builder *b, uint32_t tag, char c)
 {
-    fl_builder_add_str(b, tag, &c, 1);
+    if (c == SOH)
+        fail(b, FL_EINVAL);
+    else
+        add_bytes(b, tag, &c, 1);
 }
 
 void fl_builder_add_bool(struct fl_builder *b, uint32_t tag, int v)
 {
-    fl_builder_add_char(b, tag, v ? 'Y' : 'N');
+    add_bytes(b, tag, v ? "Y" : "N", 1);
 }
 
 void fl_builder_add_decimal(struct fl_builder *b, uint32_t tag, struct fl_decimal d)
 {
+    if (d.scale < FL_DECIMAL_MIN_SCALE || d.scale > FL_DECIMAL_MAX_SCALE) {
+        fail(b, FL_EINVAL);
+        return;
+    }
     char *w = open_field(b, tag, 41);
     if (w)
-        close_field(b, w + fl_format_decimal(w, d));
+        close_field(b, w + format_decimal(w, d));
 }
 
 void fl_builder_add_utc_timestamp(struct fl_builder *b, uint32_t tag, int64_t ns, int digits)
 {
     char *w = open_field(b, tag, 27);
-    if (w)
-        close_field(b, w + fl_format_utc_timestamp(w, ns, digits));
+    if (!w)
+        return;
+    int64_t day = day_of(ns);
+    if (day != b->date_day) {
+        format_day(b->date_text, day);
+        b->date_day = day;
+    }
+    memcpy(w, b->date_text, 8);
+    w[8] = '-';
+    close_field(b, w + 9 + format_utc_time_only(w + 9, ns, digits));
 }
 
 void fl_builder_add_utc_time_only(struct fl_builder *b, uint32_t tag, int64_t ns, int digits)
 {
     char *w = open_field(b, tag, 18);
     if (w)
-        close_field(b, w + fl_format_utc_time_only(w, ns, digits));
+        close_field(b, w + format_utc_time_only(w, ns, digits));
 }
 
 void fl_builder_add_date(struct fl_builder *b, uint32_t tag, struct fl_date d)
 {
-    if (d.year < 0 || d.year > 9999 || d.month < 1 || d.month > 12 || d.day < 1 || d.day > 31) {
+    int y = -1, mo = 0, da = 0;
+    if (d.year >= 0 && d.year <= 9999 && d.month >= 1 && d.month <= 12 && d.day >= 1 &&
+        d.day <= 31) /* in range for the conversion; the round trip catches Feb 30 and such */
+        fl_civil_from_days(fl_days_from_civil(d.year, d.month, d.day), &y, &mo, &da);
+    if (y != d.year || mo != d.month || da != d.day) {
         fail(b, FL_EINVAL);
         return;
     }
@@ -294,7 +459,7 @@ void fl_builder_add_data(struct fl_builder *b, uint32_t len_tag, uint32_t data_t
         fail(b, FL_EINVAL);
         return;
     }
-    fl_builder_add_int(b, len_tag, (int64_t)n);
+    add_int(b, len_tag, (int64_t)n);
     char *w = open_field(b, data_tag, n);
     if (!w)
         return;
@@ -320,7 +485,7 @@ int fl_builder_finish(struct fl_builder *b, const char **out, size_t *n)
 {
     if (b->failed)
         return b->failed;
-    if (!b->buf || b->pos <= RESERVE || !b->begin_string)
+    if (!b->buf || b->pos <= RESERVE || b->begin_string_len == 0)
         return FL_ESTATE;
     char prefix[RESERVE];
     size_t k = 0;
@@ -331,17 +496,18 @@ int fl_builder_finish(struct fl_builder *b, const char **out, size_t *n)
     prefix[k++] = SOH;
     prefix[k++] = '9';
     prefix[k++] = '=';
-    k += fl_format_int(prefix + k, (int64_t)(b->pos - b->body));
+    k += format_u64(prefix + k, b->pos - b->body);
     prefix[k++] = SOH;
+    /* reserve() bounded the body; this bounds the frame exactly as fl_frame_scan() will. */
+    size_t max_len = b->max_len ? b->max_len : FL_BUILDER_DEFAULT_MAX_LEN;
+    if (k + (b->pos - b->body) + 7 > max_len) {
+        fail(b, FL_ELIMIT);
+        return FL_ELIMIT;
+    }
     b->start = b->body - k;
     memcpy(b->buf + b->start, prefix, k);
     /* reserve() always leaves 7 bytes for the trailer. */
-    unsigned sum = 0;
-    const unsigned char *u = (const unsigned char *)b->buf + b->start;
-    size_t len = b->pos - b->start;
-    for (size_t i = 0; i < len; i++)
-        sum += u[i];
-    sum &= 0xff;
+    unsigned sum = fl_checksum(b->buf + b->start, b->pos - b->start);
     char *w = b->buf + b->pos;
     w[0] = '1';
     w[1] = '0';

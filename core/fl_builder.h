@@ -15,6 +15,9 @@
 #include "fl_err.h"
 #include "fl_msg.h"
 
+/* Longest BeginString accepted, as in fl_frame.c ("FIXT.1.1" is 8). */
+#define FL_BUILDER_MAX_BEGIN_STRING 16
+
 struct fl_builder {
     char *buf;          /* owned */
     size_t cap;
@@ -22,12 +25,19 @@ struct fl_builder {
     size_t body;        /* offset of the first byte counted by BodyLength */
     size_t pos;         /* write position */
     size_t max_len;     /* limit on one message (0: FL_BUILDER_DEFAULT_MAX_LEN) */
-    const char *begin_string;
+    char begin_string[FL_BUILDER_MAX_BEGIN_STRING + 1]; /* copied by fl_builder_begin() */
     size_t begin_string_len;
     int failed;         /* sticky FL_E… code from an add that failed, reported by finish */
+    int64_t date_day;   /* day (since the epoch) whose YYYYMMDD is in date_text: timestamps
+                           of one session mostly share it, and the date costs most to format */
+    char date_text[8];
 };
 
 #define FL_BUILDER_DEFAULT_MAX_LEN (1u << 20)
+/* Decimal scales the formatter writes exactly: 19 digits with 38 decimals, or 18 zeros
+ * appended, both fit its 41-byte buffer. */
+#define FL_DECIMAL_MIN_SCALE (-18)
+#define FL_DECIMAL_MAX_SCALE 38
 
 void fl_builder_init(struct fl_builder *b);
 void fl_builder_release(struct fl_builder *b);
@@ -37,8 +47,10 @@ FL_MUST_CHECK int fl_builder_begin(struct fl_builder *b, const char *begin_strin
                                    const char *msg_type, size_t msg_type_len);
 
 /* Appends one field. Values are copied. Add functions never fail immediately: the first error
- * (FL_ENOMEM, FL_ELIMIT for an oversized message, FL_EINVAL for a value containing SOH in a
- * non-data field or an empty value) is kept and returned by fl_builder_finish(). */
+ * (FL_ENOMEM, FL_ELIMIT for an oversized message, FL_EINVAL for tag 0 or a tag of more than
+ * nine digits, a value containing SOH
+ * in a non-data field, an empty value, an impossible date or a decimal scale outside
+ * [FL_DECIMAL_MIN_SCALE, FL_DECIMAL_MAX_SCALE]) is kept and returned by fl_builder_finish(). */
 void fl_builder_add_str(struct fl_builder *b, uint32_t tag, const char *p, size_t n);
 void fl_builder_add_cstr(struct fl_builder *b, uint32_t tag, const char *s);
 void fl_builder_add_int(struct fl_builder *b, uint32_t tag, int64_t v);
@@ -56,13 +68,15 @@ void fl_builder_add_data(struct fl_builder *b, uint32_t len_tag, uint32_t data_t
 void fl_builder_add_raw(struct fl_builder *b, const char *p, size_t n);
 
 /* Finishes the message: writes BodyLength, appends CheckSum. On FL_OK (out, n) is the frame,
- * valid until the next fl_builder_begin() or release. Adding to or finishing a finished
- * message fails with FL_ESTATE until the next fl_builder_begin(). */
+ * valid until the next fl_builder_begin() or release. FL_ELIMIT when the whole frame would
+ * exceed max_len. Adding to or finishing a finished message fails with FL_ESTATE until the
+ * next fl_builder_begin(). */
 FL_MUST_CHECK int fl_builder_finish(struct fl_builder *b, const char **out, size_t *n);
 
 /* Formats helpers shared with other layers; each returns the number of bytes written. */
 size_t fl_format_int(char *dst, int64_t v);                 /* needs 20 bytes */
-size_t fl_format_decimal(char *dst, struct fl_decimal d);   /* needs 41 bytes */
+size_t fl_format_decimal(char *dst, struct fl_decimal d);   /* needs 41 bytes; scale clamped
+                                                               to the range below */
 size_t fl_format_utc_timestamp(char *dst, int64_t ns, int digits); /* needs 27 bytes */
 size_t fl_format_utc_time_only(char *dst, int64_t ns, int digits); /* needs 18 bytes */
 

@@ -429,6 +429,12 @@ static int cmp_enum_order(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int build_enums(struct dict_builder *b, const struct ir_field *irf, struct fl_dict_field *f)
 {
     if (irf->nenums == 0)
@@ -461,6 +467,18 @@ static int build_enums(struct dict_builder *b, const struct ir_field *irf, struc
     free(ord);
     f->enums = out;
     f->nenums = n;
+    uint32_t short_values = 1;
+    for (uint32_t i = 0; i < n; i++)
+        short_values &= out[i].value_len <= 8;
+    if (short_values) {
+        uint64_t *keys = dict_arena_alloc(&b->d->arena, n * sizeof *keys);
+        if (!keys)
+            return oom(b);
+        for (uint32_t i = 0; i < n; i++)
+            keys[i] = dict_enum_key(out[i].value, out[i].value_len);
+        qsort(keys, n, sizeof *keys, cmp_u64);
+        f->enum_keys = keys;
+    }
     if (one_byte) {
         uint32_t *set = dict_arena_alloc(&b->d->arena, 8 * sizeof *set);
         if (!set)
@@ -504,7 +522,8 @@ static int build_fields(struct dict_builder *b)
     d->nfields = n;
     uint32_t max_tag = 0;
     const struct fl_dict_info *in = &d->info;
-    int old_char = !in->transport && (in->major < 4 || (in->major == 4 && in->minor < 2));
+    int old_char = b->legacy_char && !in->transport &&
+                   (in->major < 4 || (in->major == 4 && in->minor < 2));
     for (uint32_t i = 0; i < n; i++) {
         const struct ir_field *irf = &b->fields[ord[i].idx];
         struct fl_dict_field *f = &d->fields[i];
@@ -514,7 +533,7 @@ static int build_fields(struct dict_builder *b)
         f->type_name = irf->type;
         f->type = fl_dict_type_from_name(irf->type, strlen(irf->type));
         /* Why: FIX 4.0 and 4.1 call their strings "char" (BeginString, MsgType, ClOrdID...);
-         * the one-character type came with FIX 4.2. */
+         * the one-character type came with FIX 4.2. The built-in table means what it says. */
         if (f->type == FL_DICT_TYPE_CHAR && old_char)
             f->type = FL_DICT_TYPE_STRING;
         f->open_enums = irf->open_enums;
@@ -611,14 +630,19 @@ struct flat {
 };
 
 static int flat_push(struct dict_builder *b, struct flat *fl, const struct fl_dict_field *f,
-                     const struct fl_dict_group *g, int required)
+                     const struct fl_dict_group *g, int required, uint32_t line)
 {
+    if (fl->n >= DICT_MAX_MEMBERS)
+        return dict_builder_error(b, FL_EFORMAT, line, "components expand to more than %u fields",
+                                  DICT_MAX_MEMBERS);
     void *np = vec_grow(fl->v, &fl->cap, fl->n + 1, sizeof *fl->v);
     if (!np)
         return oom(b);
     fl->v = np;
+    memset(&fl->v[fl->n], 0, sizeof fl->v[fl->n]);
     fl->v[fl->n].tag = f->tag;
-    fl->v[fl->n].required = (uint32_t)(required != 0);
+    fl->v[fl->n].required = (uint8_t)(required != 0);
+    fl->v[fl->n].checks = (uint8_t)dict_field_check(f);
     fl->v[fl->n].field = f;
     fl->v[fl->n].group = g;
     fl->n++;
@@ -631,7 +655,8 @@ static int flat_push(struct dict_builder *b, struct flat *fl, const struct fl_di
 static int make_layout(struct dict_builder *b, const struct flat *fl, struct fl_dict_layout *l)
 {
     struct dict_arena *a = &b->d->arena;
-    uint32_t cap = pow2_at_least(2 * fl->n + 1);
+    /* Why 4x: at most a quarter full, a lookup (hit or miss) rarely probes a second slot. */
+    uint32_t cap = pow2_at_least(4 * fl->n + 1);
     struct fl_dict_slot *index = dict_arena_alloc(a, cap * sizeof *index);
     struct fl_dict_member *members = dict_arena_alloc(a, (fl->n ? fl->n : 1) * sizeof *members);
     if (!index || !members)
@@ -742,7 +767,7 @@ static int flatten(struct dict_builder *b, struct dict_list list, int required, 
             if (!f)
                 return dict_builder_error(b, FL_EFORMAT, it->line, "unknown field '%s'",
                                           it->name);
-            rc = flat_push(b, out, f, NULL, req);
+            rc = flat_push(b, out, f, NULL, req, it->line);
         } else if (it->kind == DICT_ITEM_COMPONENT) {
             int32_t c = find_component(b, it->name, it->name_len);
             if (c < 0)
@@ -755,10 +780,11 @@ static int flatten(struct dict_builder *b, struct dict_list list, int required, 
             rc = flatten(b, b->conts[c].children, req, out, depth + 1);
             b->conts[c].visiting = 0;
         } else {
-            const struct fl_dict_group *g;
+            const struct fl_dict_group *g = NULL;
             rc = build_group(b, i, &g, depth);
             if (rc == FL_OK)
-                rc = flat_push(b, out, own_field_by_name(b->d, it->name, it->name_len), g, req);
+                rc = flat_push(b, out, own_field_by_name(b->d, it->name, it->name_len), g, req,
+                               it->line);
         }
         if (rc != FL_OK)
             return rc;
@@ -770,7 +796,7 @@ static int flatten(struct dict_builder *b, struct dict_list list, int required, 
 static uint32_t collect_groups(const struct fl_dict_layout *l, const struct fl_dict_group **out,
                                uint32_t n)
 {
-    for (uint32_t i = 0; i < l->nmembers; i++) {
+    for (uint32_t i = 0; i < l->nmembers && n <= DICT_MAX_MEMBERS; i++) {
         const struct fl_dict_group *g = l->members[i].group;
         if (!g)
             continue;
@@ -797,6 +823,9 @@ static int build_message(struct dict_builder *b, const struct ir_container *c,
     msg->admin = c->admin;
     msg->open = c->open;
     uint32_t ng = collect_groups(&msg->body, NULL, 0);
+    if (ng > DICT_MAX_MEMBERS)
+        return dict_builder_error(b, FL_EFORMAT, c->line, "message '%s' holds more than %u groups",
+                                  c->name, DICT_MAX_MEMBERS);
     if (ng) {
         const struct fl_dict_group **gs = dict_arena_alloc(&b->d->arena, ng * sizeof *gs);
         if (!gs)
@@ -909,7 +938,9 @@ const struct fl_dict_info *fl_dict_info(const struct fl_dict *d)
 
 int fl_dict_add_app(struct fl_dict *transport, const char *appl_ver_id, struct fl_dict *app)
 {
-    if (!transport || !app || app == transport || !transport->info.transport)
+    /* Why refuse a transport as the application: it could close a reference cycle. */
+    if (!transport || !app || app == transport || !transport->info.transport ||
+        app->info.transport)
         return FL_EINVAL;
     if (!appl_ver_id)
         appl_ver_id = app->info.appl_ver_id;

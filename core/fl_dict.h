@@ -4,7 +4,8 @@
  * each message, the header and the trailer hold, and which of them are required. It comes from
  * a QuickFIX-format XML file (fl_dict_load_file(), parsed with expat), or from the built-in
  * table (fl_dict_builtin(), session layer plus common order and market-data fields), and is
- * read-only once built, so one dictionary may serve every session of a thread. Components are
+ * read-only once built (reference-counted), so one dictionary may serve many sessions, engines
+ * and threads; what validation writes lives in the caller's struct fl_validator. Components are
  * flattened at load time: a message is an ordered member list with required flags, and every
  * group it holds, at any depth, has an fl_group_def that fl_group_open() accepts. A FIXT.1.1
  * transport dictionary can carry one application dictionary per ApplVerID (fl_dict_add_app()).
@@ -84,7 +85,10 @@ struct fl_dict_field {
     const char *name;                  /* e.g. "Side" */
     const char *type_name;             /* as the dictionary wrote it, e.g. "CHAR" */
     const struct fl_dict_enum *enums;  /* sorted by value (length first, then bytes) */
-    const uint32_t *char_enums;        /* 256-bit set of the values when all are one byte */
+    const uint32_t *char_enums;        /* internal: 256-bit set of the values when all are
+                                        * one byte */
+    const uint64_t *enum_keys;         /* internal: values packed in 8 bytes, sorted, when all
+                                        * fit; NULL otherwise */
     uint32_t name_len;
     uint32_t nenums;
     uint32_t open_enums;               /* 1: the list names common values only (built-in
@@ -96,7 +100,9 @@ struct fl_dict_group;
 /* One member of a message body, header, trailer or group entry, components flattened. */
 struct fl_dict_member {
     uint32_t tag;
-    uint32_t required;                 /* 1: must be present (in every entry, in a group) */
+    uint8_t required;                  /* 1: must be present (in every entry, in a group) */
+    uint8_t checks;                    /* internal: how the validator checks the value */
+    uint8_t reserved[2];
     const struct fl_dict_field *field;
     const struct fl_dict_group *group; /* the group this NumInGroup member opens, else NULL */
 };
@@ -141,7 +147,8 @@ struct fl_dict_message {
 
 /* Version of a dictionary, from <fix type major minor servicepack>. */
 struct fl_dict_info {
-    const char *begin_string;  /* BeginString(8) on the wire: "FIX.4.4"; "FIXT.1.1" for FIXT and 5.x */
+    const char *begin_string;  /* BeginString(8) on the wire: "FIX.4.4"; "FIXT.1.1" for FIXT
+                                * and FIX 5.x */
     const char *version;       /* "FIX.4.4", "FIXT.1.1", "FIX.5.0SP2" */
     const char *appl_ver_id;   /* ApplVerID(1128) of the application version: "6" for FIX.4.4,
                                 * "9" for FIX.5.0SP2; NULL for FIXT and unknown versions */
@@ -222,8 +229,8 @@ static inline const struct fl_dict_group *fl_dict_group_of(const struct fl_group
 /* Attaches an application dictionary to a FIXT transport dictionary for one ApplVerID(1128)
  * value ("9" for FIX.5.0SP2). appl_ver_id NULL uses app's own (fl_dict_info(app)->appl_ver_id).
  * Takes a reference on app. Call during setup, before the dictionary is shared. Returns FL_OK,
- * FL_EINVAL (transport not type FIXT, app == transport, no ApplVerID, or one already attached
- * for it) or FL_ENOMEM. */
+ * FL_EINVAL (transport not type FIXT, app itself type FIXT, no ApplVerID, or one already
+ * attached for it) or FL_ENOMEM. */
 FL_MUST_CHECK int fl_dict_add_app(struct fl_dict *transport, const char *appl_ver_id,
                                   struct fl_dict *app);
 /* Application dictionary attached for appl_ver_id, or NULL. */
@@ -233,7 +240,7 @@ const struct fl_dict *fl_dict_app(const struct fl_dict *d, const char *appl_ver_
 
 enum fl_validate_level {
     FL_VALIDATE_LEVEL_OFF = 0,   /* nothing is checked */
-    FL_VALIDATE_LEVEL_SESSION,   /* parse problems, MsgType, header, trailer, admin message bodies */
+    FL_VALIDATE_LEVEL_SESSION,   /* parse problems, MsgType, header, trailer, admin bodies */
     FL_VALIDATE_LEVEL_FULL,      /* everything, application message bodies included */
     FL_VALIDATE_LEVEL__COUNT
 };
@@ -268,7 +275,8 @@ enum fl_verdict {
 struct fl_validate_result {
     enum fl_verdict verdict;
     int reason;                  /* SessionRejectReason or BusinessRejectReason */
-    uint32_t ref_tag;            /* RefTagID(371); 0 when none applies */
+    uint32_t ref_tag;            /* RefTagID(371); for a business reject the tag involved
+                                  * (35); 0 when none applies */
     int32_t field_index;         /* index into m->fields of the culprit, -1 if none */
     const char *text;            /* short static text for Text(58), "" when valid */
 };
@@ -291,10 +299,19 @@ void fl_validator_release(struct fl_validator *v);
  * says how to answer), FL_EINVAL (d has no header: validate FIX 5.x application messages
  * through a FIXT dictionary), or FL_ENOMEM (the validator could not grow).
  *
- * An unknown MsgType is answered with BusinessMessageReject reason 3 (unsupported message
- * type) when it is well-formed (one or two letters/digits, or user-defined "U...") and the
- * version has BusinessMessageReject (FIX.4.2 and later); otherwise with Reject reason 11
- * (invalid MsgType). At the SESSION level an unknown well-formed MsgType passes. */
+ * Problems fl_msg_parse() noted (m->problem) are reported first with their reason, except
+ * header order and repeated header tags, which the walk re-checks against the dictionary's own
+ * header (it may define fields the parser does not know). An ApplVerID(1128) with no
+ * application dictionary attached is Reject reason 18.
+ *
+ * An unknown MsgType: the FIX rules separate a MsgType that is not valid FIX (Reject 11,
+ * "Invalid MsgType"; session test 2q) from a valid one this application does not support
+ * (BusinessMessageReject 3, "Unsupported Message Type"; test 2r). A dictionary cannot list
+ * every valid MsgType of every version, so validity is judged by form: one or two letters or
+ * digits (every standard MsgType), or a user-defined "U..." type, gets BusinessMessageReject 3
+ * when the version has BusinessMessageReject (FIX.4.2 and later, FIXT) and Reject 11 before;
+ * anything else ("*", "ABC") gets Reject 11. The header is checked first. At the SESSION level
+ * an unknown well-formed MsgType passes (the application decides). */
 FL_MUST_CHECK int fl_dict_validate(const struct fl_dict *d, const struct fl_msg *m,
                                    const struct fl_validate_opts *opts, struct fl_validator *v,
                                    struct fl_validate_result *res);

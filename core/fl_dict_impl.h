@@ -18,6 +18,10 @@
 #define DICT_DENSE_TAGS 131072u
 /* Components and groups nest at most this deep (guards the recursion). */
 #define DICT_MAX_DEPTH 64
+/* A member list holds at most this many entries while components are flattened, and a message
+ * at most this many groups: a dictionary whose components multiply out beyond that is refused
+ * rather than allowed to eat the memory. */
+#define DICT_MAX_MEMBERS (1u << 20)
 
 struct dict_chunk;
 
@@ -71,6 +75,107 @@ static inline const struct fl_dict_member *dict_layout_find(const struct fl_dict
             return NULL;
         h = (h + 1) & mask;
     }
+}
+
+/* Index of `tag` in a layout's member list, or -1. */
+static inline int32_t dict_layout_index(const struct fl_dict_slot *index, uint32_t mask,
+                                        uint32_t tag)
+{
+    uint32_t h = ((tag * 0x9E3779B1u) >> 16) & mask;
+    for (;;) {
+        if (index[h].tag == tag)
+            return (int32_t)index[h].member;
+        if (index[h].tag == 0)
+            return -1;
+        h = (h + 1) & mask;
+    }
+}
+
+/* An enum value of at most 8 bytes as one integer (values never hold NUL bytes). */
+static inline uint64_t dict_enum_key(const char *p, size_t n)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k |= (uint64_t)(unsigned char)p[i] << (8 * i);
+    return k;
+}
+
+/* How the validator checks a member's value (fl_dict_member.checks), picked at load time so
+ * the common types take an inline path. */
+enum dict_check {
+    DICT_CHECK_NONE = 0,    /* any non-empty value */
+    DICT_CHECK_UINT,        /* LENGTH, NUMINGROUP, SEQNUM */
+    DICT_CHECK_INT,         /* INT */
+    DICT_CHECK_DECIMAL,     /* FLOAT, PRICE, QTY, AMT, PERCENTAGE, PRICEOFFSET */
+    DICT_CHECK_CHAR,        /* one character, any */
+    DICT_CHECK_CHAR_ENUM,   /* one character of the field's char_enums set */
+    DICT_CHECK_BOOLEAN,
+    DICT_CHECK_TIMESTAMP,   /* UTCTIMESTAMP */
+    DICT_CHECK_ENUM,        /* a string whose value is one of enum_keys */
+    DICT_CHECK_INT_ENUM,    /* an INT whose value is one of enum_keys */
+    DICT_CHECK_FULL,        /* everything else: format and enum rules in full */
+};
+
+static inline enum dict_check dict_field_check(const struct fl_dict_field *f)
+{
+    /* MsgType's enum list is no rule: the message lookup judges the value. */
+    int enums = f->nenums && !f->open_enums && f->tag != 35;
+    switch (f->type) {
+    case FL_DICT_TYPE_UNKNOWN:
+    case FL_DICT_TYPE_STRING:
+    case FL_DICT_TYPE_CURRENCY:
+    case FL_DICT_TYPE_EXCHANGE:
+    case FL_DICT_TYPE_COUNTRY:
+    case FL_DICT_TYPE_LANGUAGE:
+    case FL_DICT_TYPE_XID:
+    case FL_DICT_TYPE_XIDREF:
+    case FL_DICT_TYPE_DATA:
+    case FL_DICT_TYPE_XMLDATA:
+        return !enums ? DICT_CHECK_NONE : f->enum_keys ? DICT_CHECK_ENUM : DICT_CHECK_FULL;
+    case FL_DICT_TYPE_LENGTH:
+    case FL_DICT_TYPE_NUMINGROUP:
+    case FL_DICT_TYPE_SEQNUM:
+        return enums ? DICT_CHECK_FULL : DICT_CHECK_UINT;
+    case FL_DICT_TYPE_INT:
+        return !enums ? DICT_CHECK_INT : f->enum_keys ? DICT_CHECK_INT_ENUM : DICT_CHECK_FULL;
+    case FL_DICT_TYPE_FLOAT:
+    case FL_DICT_TYPE_PRICE:
+    case FL_DICT_TYPE_QTY:
+    case FL_DICT_TYPE_AMT:
+    case FL_DICT_TYPE_PERCENTAGE:
+    case FL_DICT_TYPE_PRICEOFFSET:
+        return enums ? DICT_CHECK_FULL : DICT_CHECK_DECIMAL;
+    case FL_DICT_TYPE_CHAR:
+        return !enums ? DICT_CHECK_CHAR : f->char_enums ? DICT_CHECK_CHAR_ENUM : DICT_CHECK_FULL;
+    case FL_DICT_TYPE_BOOLEAN:
+        return enums ? DICT_CHECK_FULL : DICT_CHECK_BOOLEAN;
+    case FL_DICT_TYPE_UTCTIMESTAMP:
+        return enums ? DICT_CHECK_FULL : DICT_CHECK_TIMESTAMP;
+    case FL_DICT_TYPE_MULTIPLEVALUESTRING:
+    case FL_DICT_TYPE_MULTIPLESTRINGVALUE:
+    case FL_DICT_TYPE_MULTIPLECHARVALUE:
+        return enums ? DICT_CHECK_FULL : DICT_CHECK_NONE;
+    default:
+        return DICT_CHECK_FULL;
+    }
+}
+
+/* 1 when the field's sorted enum_keys hold the value (values of more than 8 bytes never do). */
+static inline int dict_enum_keys_have(const struct fl_dict_field *f, const char *p, size_t n)
+{
+    if (n > 8)
+        return 0;
+    uint64_t k = dict_enum_key(p, n);
+    const uint64_t *keys = f->enum_keys;
+    uint32_t lo = 0, hi = f->nenums;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] < k)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < f->nenums && keys[lo] == k;
 }
 
 /* Field of this dictionary alone (no application fallback). */
@@ -156,6 +261,7 @@ struct dict_builder {
     size_t errlen;
     int rc;                            /* first error, FL_OK while none */
     int open_groups;                   /* groups built are open (built-in table) */
+    int legacy_char;                   /* CHAR means string before FIX 4.2 (XML files) */
     struct ir_field *fields;
     uint32_t nfields, cfields;
     struct ir_enum *enums;

@@ -6,9 +6,10 @@
  * generation, which finds repeated tags without clearing anything between messages: every
  * message and every group entry takes a fresh generation, and each active member list owns its
  * own slice of the array (header, trailer and body side by side, nested entries stacked above).
- * Required members are checked when their section or entry ends. Values are checked by type with
- * the fl_msg.h parsers, and against the enum list (a 256-bit set for one-character values,
- * binary search otherwise).
+ * Required members are checked when their section or entry ends. Values are checked by type
+ * with the rules of the fl_msg.h parsers (syntax only, inline for the common types, picked per
+ * member at load time), and against the enum list (a 256-bit set for one-character values, a
+ * sorted array of values packed in 64 bits otherwise).
  *
  * Reject reasons follow the FIX session test cases (14a-14i, 2q, 2r): tag unknown to the
  * dictionary 0, known but not for this message 2, missing 1, empty 4, not an enum value 5, bad
@@ -22,6 +23,18 @@
 
 #include "fl_dict_impl.h"
 #include "fl_tags.h"
+
+/* The walk is a tight loop; keeping rare paths (rejects, unknown tags) out of line leaves the
+ * compiler registers for it. */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define COLD static __attribute__((noinline, cold))
+#define NOINLINE static __attribute__((noinline))
+#else
+#define ALWAYS_INLINE static inline
+#define COLD static
+#define NOINLINE static
+#endif
 
 void fl_validate_opts_init(struct fl_validate_opts *o)
 {
@@ -172,51 +185,133 @@ static int check_tz_time(const char *p, size_t n)
     return check_zone(p + i, n - i);
 }
 
+/* Syntax checks with the same rules as the fl_msg.h parsers, without converting anything:
+ * validation runs on every inbound message, the conversions only when a value is read. Longer
+ * integers go to fl_parse_int() for its overflow check. */
+static inline int all_digits(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!digit(p[i]))
+            return 0;
+    return 1;
+}
+
+static inline int is_int(const char *p, size_t n)
+{
+    int64_t v;
+    size_t i = n > 1 && p[0] == '-';
+    if (n - i > 18)
+        return fl_parse_int(p, n, &v) == FL_OK;
+    return i < n && all_digits(p + i, n - i);
+}
+
+static inline int is_uint(const char *p, size_t n)
+{
+    int64_t v;
+    if (n > 18)
+        return p[0] != '-' && fl_parse_int(p, n, &v) == FL_OK;
+    return all_digits(p, n);
+}
+
+static inline int is_decimal(const char *p, size_t n)
+{
+    size_t i = n > 0 && p[0] == '-';
+    int dot = 0, dig = 0;
+    for (; i < n; i++) {
+        if (digit(p[i]))
+            dig = 1;
+        else if (p[i] == '.' && !dot)
+            dot = 1;
+        else
+            return 0;
+    }
+    return dig;
+}
+
+/* Eight ASCII digits at p, tested a word at a time: a byte is a digit when its high nibble is
+ * 3 and adding 6 keeps it so. */
+static inline int digits8(const char *p)
+{
+    const uint64_t high = 0xF0F0F0F0F0F0F0F0u, threes = 0x3030303030303030u;
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return (x & high) == threes && ((x + 0x0606060606060606u) & high) == threes;
+}
+
+static inline int is_date(const char *p)
+{
+    static const unsigned char mdays[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (!digits8(p))
+        return 0;
+    int m = (p[4] - '0') * 10 + (p[5] - '0');
+    int d = (p[6] - '0') * 10 + (p[7] - '0');
+    if (m < 1 || m > 12 || d < 1 || d > mdays[m])
+        return 0;
+    if (m != 2 || d < 29)
+        return 1;
+    int y = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
+    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+/* HH:MM:SS with an optional fraction of 1 to 12 digits; 60 seconds allowed (leap second). */
+static inline int is_time(const char *p, size_t n)
+{
+    if (n < 8 || p[2] != ':' || p[5] != ':' || !digit(p[0]) || !digit(p[1]) || !digit(p[3]) ||
+        !digit(p[4]) || !digit(p[6]) || !digit(p[7]))
+        return 0;
+    if (p[0] > '2' || (p[0] == '2' && p[1] > '3') || p[3] > '5' ||
+        (p[6] > '5' && (p[6] != '6' || p[7] != '0')))
+        return 0;
+    if (n == 8)
+        return 1;
+    return p[8] == '.' && n > 9 && n <= 21 && all_digits(p + 9, n - 9);
+}
+
+static inline int is_timestamp(const char *p, size_t n)
+{
+    return n >= 17 && p[8] == '-' && is_date(p) && is_time(p + 9, n - 9);
+}
+
 static int check_format(const struct fl_dict_field *fd, const char *p, size_t n)
 {
     int64_t iv;
-    struct fl_decimal dv;
-    struct fl_date dt;
-    int bv, rc;
     switch (fd->type) {
     case FL_DICT_TYPE_INT:
-        return fl_parse_int(p, n, &iv) == FL_OK;
+        return is_int(p, n);
     case FL_DICT_TYPE_LENGTH:
     case FL_DICT_TYPE_NUMINGROUP:
     case FL_DICT_TYPE_SEQNUM:
-        return fl_parse_int(p, n, &iv) == FL_OK && iv >= 0 && p[0] != '-';
+        return is_uint(p, n);
     case FL_DICT_TYPE_TAGNUM:
-        return fl_parse_int(p, n, &iv) == FL_OK && iv > 0 && p[0] != '-';
+        return is_uint(p, n) && fl_parse_int(p, n, &iv) == FL_OK && iv > 0;
     case FL_DICT_TYPE_DAYOFMONTH:
-        return fl_parse_int(p, n, &iv) == FL_OK && iv >= 1 && iv <= 31;
+        return n <= 2 && is_uint(p, n) && fl_parse_int(p, n, &iv) == FL_OK && iv >= 1 &&
+               iv <= 31;
     case FL_DICT_TYPE_FLOAT:
     case FL_DICT_TYPE_PRICE:
     case FL_DICT_TYPE_QTY:
     case FL_DICT_TYPE_AMT:
     case FL_DICT_TYPE_PERCENTAGE:
     case FL_DICT_TYPE_PRICEOFFSET:
-        /* Why: a decimal with more digits than int64 holds is still well-formed FIX. */
-        rc = fl_parse_decimal(p, n, &dv);
-        return rc == FL_OK || rc == FL_ERANGE;
+        return is_decimal(p, n);
     case FL_DICT_TYPE_CHAR:
         return n == 1;
     case FL_DICT_TYPE_BOOLEAN:
-        return fl_parse_bool(p, n, &bv) == FL_OK;
+        return n == 1 && (p[0] == 'Y' || p[0] == 'N');
     case FL_DICT_TYPE_UTCTIMESTAMP:
-        return fl_parse_utc_timestamp(p, n, &iv, &bv) == FL_OK;
+        return is_timestamp(p, n);
     case FL_DICT_TYPE_UTCTIMEONLY:
     case FL_DICT_TYPE_LOCALMKTTIME:
-        return fl_parse_utc_time_only(p, n, &iv, &bv) == FL_OK;
+        return is_time(p, n);
     case FL_DICT_TYPE_UTCDATEONLY:
     case FL_DICT_TYPE_LOCALMKTDATE:
-        return fl_parse_date(p, n, &dt) == FL_OK;
+        return n == 8 && is_date(p);
     case FL_DICT_TYPE_MONTHYEAR:
         return check_month_year(p, n);
     case FL_DICT_TYPE_TZTIMEONLY:
         return check_tz_time(p, n);
     case FL_DICT_TYPE_TZTIMESTAMP:
-        return n > 9 && p[8] == '-' && fl_parse_date(p, 8, &dt) == FL_OK &&
-               check_tz_time(p + 9, n - 9);
+        return n > 9 && p[8] == '-' && n >= 9 + 5 && is_date(p) && check_tz_time(p + 9, n - 9);
     default:
         return 1;
     }
@@ -228,6 +323,8 @@ static int enum_has(const struct fl_dict_field *fd, const char *p, size_t n)
         unsigned char c = (unsigned char)p[0];
         return n == 1 && (fd->char_enums[c >> 5] >> (c & 31) & 1u);
     }
+    if (fd->enum_keys)
+        return dict_enum_keys_have(fd, p, n);
     return fl_dict_enum_name(fd, p, n) != NULL;
 }
 
@@ -255,17 +352,12 @@ static int check_enum(const struct fl_dict_field *fd, const char *p, size_t n)
     }
 }
 
-/* 0 when the value suits the field, else the reject reason. */
-static inline int check_value(const struct fl_dict_field *fd, uint32_t tag, const char *p,
-                              size_t n)
+/* Format and enum rules of a non-empty value: 0 when it suits the field, else the reason. */
+static int check_rules(const struct fl_dict_field *fd, const char *p, size_t n)
 {
-    if (n == 0)
-        return FL_REJECT_TAG_WITHOUT_VALUE;
-    if (fd->type != FL_DICT_TYPE_STRING && !check_format(fd, p, n))
+    if (!check_format(fd, p, n))
         return FL_REJECT_INCORRECT_DATA_FORMAT;
-    /* Why not 35: MsgType was judged already, and a transport dictionary lists admin types
-     * only. */
-    if (fd->nenums && !fd->open_enums && tag != FL_TAG_MSG_TYPE && !check_enum(fd, p, n))
+    if (fd->nenums && !fd->open_enums && fd->tag != FL_TAG_MSG_TYPE && !check_enum(fd, p, n))
         return FL_REJECT_VALUE_OUT_OF_RANGE;
     return 0;
 }
@@ -274,6 +366,7 @@ static inline int check_value(const struct fl_dict_field *fd, uint32_t tag, cons
 
 struct vctx {
     const struct fl_msg *m;
+    const char *buf;
     const struct fl_field *f;
     uint32_t n;
     const struct fl_validate_opts *o;
@@ -292,7 +385,7 @@ struct level {
     const struct level *up;
 };
 
-static int verdict(struct vctx *c, enum fl_verdict vd, int reason, uint32_t tag, int64_t idx)
+COLD int verdict(struct vctx *c, enum fl_verdict vd, int reason, uint32_t tag, int64_t idx)
 {
     c->res->verdict = vd;
     c->res->reason = reason;
@@ -309,7 +402,46 @@ static int reject(struct vctx *c, int reason, uint32_t tag, int64_t idx)
 
 static inline const char *value_of(const struct vctx *c, uint32_t i)
 {
-    return c->m->buf + c->f[i].off;
+    return c->buf + c->f[i].off;
+}
+
+/* 0 when the value of a member suits it, else the reject reason. The common types are checked
+ * inline; the others go through check_rules(). */
+ALWAYS_INLINE int member_value(const struct fl_dict_member *mem, const char *p, uint32_t n)
+{
+    if (n == 0)
+        return FL_REJECT_TAG_WITHOUT_VALUE;
+    if (mem->checks == DICT_CHECK_NONE) /* strings: the most common case, no jump table */
+        return 0;
+    switch ((enum dict_check)mem->checks) {
+    case DICT_CHECK_UINT:
+        return n <= 18 && all_digits(p, n) ? 0 : check_rules(mem->field, p, n);
+    case DICT_CHECK_INT:
+        return is_int(p, n) ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
+    case DICT_CHECK_DECIMAL:
+        return is_decimal(p, n) ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
+    case DICT_CHECK_CHAR:
+        return n == 1 ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
+    case DICT_CHECK_CHAR_ENUM: {
+        if (n != 1)
+            return FL_REJECT_INCORRECT_DATA_FORMAT;
+        unsigned char ch = (unsigned char)p[0];
+        return mem->field->char_enums[ch >> 5] >> (ch & 31) & 1u ? 0
+                                                                  : FL_REJECT_VALUE_OUT_OF_RANGE;
+    }
+    case DICT_CHECK_BOOLEAN:
+        return n == 1 && (p[0] == 'Y' || p[0] == 'N') ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
+    case DICT_CHECK_TIMESTAMP:
+        return is_timestamp(p, n) ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
+    case DICT_CHECK_ENUM:
+        return dict_enum_keys_have(mem->field, p, n) ? 0 : FL_REJECT_VALUE_OUT_OF_RANGE;
+    case DICT_CHECK_INT_ENUM:
+        if (!is_int(p, n))
+            return FL_REJECT_INCORRECT_DATA_FORMAT;
+        return dict_enum_keys_have(mem->field, p, n) ? 0 : FL_REJECT_VALUE_OUT_OF_RANGE;
+    default:
+        return check_rules(mem->field, p, n);
+    }
 }
 
 static const struct fl_dict_field *any_field(const struct vctx *c, uint32_t tag)
@@ -327,15 +459,14 @@ static int range_allowed(const struct fl_validate_opts *o, uint32_t tag)
 
 /* A tag the current member list does not hold: accepted (value checked when the dictionary
  * knows the field) when the list is open or the options allow its range, else rejected. */
-static int unlisted(struct vctx *c, uint32_t i, int open)
+NOINLINE int unlisted(struct vctx *c, uint32_t i, int open)
 {
-    uint32_t tag = c->f[i].tag;
+    uint32_t tag = c->f[i].tag, len = c->f[i].len;
     const struct fl_dict_field *fd = any_field(c, tag);
     if (!open && !range_allowed(c->o, tag))
         return reject(c, fd ? FL_REJECT_TAG_NOT_DEFINED_FOR_MSG_TYPE : FL_REJECT_INVALID_TAG_NUMBER,
                       tag, i);
-    int r = fd ? check_value(fd, tag, value_of(c, i), c->f[i].len)
-               : (c->f[i].len ? 0 : FL_REJECT_TAG_WITHOUT_VALUE);
+    int r = len == 0 ? FL_REJECT_TAG_WITHOUT_VALUE : fd ? check_rules(fd, value_of(c, i), len) : 0;
     return r ? reject(c, r, tag, i) : FL_OK;
 }
 
@@ -347,166 +478,188 @@ static inline uint32_t next_gen(struct vctx *c)
 static int check_required(struct vctx *c, const struct level *lv, int64_t idx)
 {
     const struct fl_dict_layout *l = lv->l;
+    const uint32_t *stamp = c->stamp + lv->base;
     for (uint32_t k = 0; k < l->nrequired; k++) {
         uint32_t r = l->required[k];
-        if (c->stamp[lv->base + r] != lv->gen)
+        if (stamp[r] != lv->gen)
             return reject(c, FL_REJECT_REQUIRED_TAG_MISSING, l->members[r].tag, idx);
     }
     return FL_OK;
+}
+
+static inline int32_t find(const struct fl_dict_layout *l, uint32_t tag)
+{
+    return dict_layout_index(l->index, l->index_mask, tag);
 }
 
 /* The parent list still takes `tag` (lists it, not yet seen): a member repeated in a group entry
  * then means the group has ended. */
 static int parent_takes(const struct vctx *c, const struct level *parent, uint32_t tag)
 {
-    const struct fl_dict_member *pm = dict_layout_find(parent->l, tag);
-    return pm && c->stamp[parent->base + (uint32_t)(pm - parent->l->members)] != parent->gen;
+    int32_t k = find(parent->l, tag);
+    return k >= 0 && c->stamp[parent->base + (uint32_t)k] != parent->gen;
 }
 
 /* Some enclosing list, the header or the trailer lists `tag`: it ends a group. */
 static int listed_outside(const struct vctx *c, const struct level *lv, uint32_t tag)
 {
     for (; lv; lv = lv->up)
-        if (dict_layout_find(lv->l, tag))
+        if (find(lv->l, tag) >= 0)
             return 1;
-    return dict_layout_find(&c->td->trailer.body, tag) || dict_layout_find(&c->td->header.body, tag);
+    return find(&c->td->trailer.body, tag) >= 0 || find(&c->td->header.body, tag) >= 0;
 }
 
-/* Walks the group whose NumInGroup field is at *pi (its value already checked); its entries'
- * stamps start at `base`. On FL_OK *pi is the first index after the group. */
-static int walk_group(struct vctx *c, const struct fl_dict_group *g, uint32_t *pi,
-                      const struct level *parent, uint32_t base)
+static uint32_t walk_group(struct vctx *c, const struct fl_dict_group *g, uint32_t ci,
+                           const struct level *parent, uint32_t base);
+
+/* Takes field i as member `mem` of the list lv, whose stamp for that member is *slice: rejects
+ * a repeat, checks the value, walks the group a NumInGroup opens. Returns the next field index,
+ * or FAILED. Forced inline: it runs once per field, and as a call it costs more than its body. */
+#define FAILED UINT32_MAX
+ALWAYS_INLINE uint32_t take(struct vctx *c, uint32_t *slice, uint32_t gen,
+                            const struct fl_dict_member *mem, uint32_t i, const struct level *lv,
+                            uint32_t top)
 {
-    uint32_t ci = *pi;
-    int64_t declared;
-    if (fl_parse_int(value_of(c, ci), c->f[ci].len, &declared) != FL_OK || declared < 0)
-        return reject(c, FL_REJECT_INCORRECT_DATA_FORMAT, c->f[ci].tag, ci);
+    if (*slice == gen) {
+        reject(c, FL_REJECT_TAG_APPEARS_MORE_THAN_ONCE, mem->tag, i);
+        return FAILED;
+    }
+    *slice = gen;
+    const struct fl_field *f = &c->f[i];
+    int r = member_value(mem, c->buf + f->off, f->len);
+    if (r) {
+        reject(c, r, mem->tag, i);
+        return FAILED;
+    }
+    return mem->group ? walk_group(c, mem->group, i, lv, top) : i + 1;
+}
+
+/* Walks the group whose NumInGroup field is at ci (its value already checked); its entries'
+ * stamps start at `base`. Returns the first index after the group, or FAILED. */
+static uint32_t walk_group(struct vctx *c, const struct fl_dict_group *g, uint32_t ci,
+                           const struct level *parent, uint32_t base)
+{
+    const struct fl_field *fs = c->f;
+    const uint32_t *stamp = c->stamp + base;
+    uint32_t n = c->n;
+    const char *cp = c->buf + fs[ci].off;
+    uint32_t cn = fs[ci].len;
+    int64_t declared = 0;
+    if (cn <= 9 && all_digits(cp, cn)) { /* the usual case, without a call */
+        for (uint32_t k = 0; k < cn; k++)
+            declared = declared * 10 + (cp[k] - '0');
+    } else if (fl_parse_int(cp, cn, &declared) != FL_OK || declared < 0) {
+        reject(c, FL_REJECT_INCORRECT_DATA_FORMAT, fs[ci].tag, ci);
+        return FAILED;
+    }
     struct level lv = {&g->entry, base, 0, parent};
-    const struct fl_dict_layout *l = lv.l;
-    uint32_t top = base + l->nmembers;
+    const struct fl_dict_slot *index = g->entry.index;
+    const struct fl_dict_member *members = g->entry.members;
+    uint32_t mask = g->entry.index_mask, top = base + g->entry.nmembers;
     uint32_t i = ci + 1, entries = 0, last = 0, entry_start = ci + 1;
-    int rc;
-    while (i < c->n) {
-        uint32_t tag = c->f[i].tag;
-        const struct fl_dict_member *mem = dict_layout_find(l, tag);
-        if (!mem) {
+    int strict = c->o->strict_group_order;
+    while (i < n) {
+        uint32_t tag = fs[i].tag;
+        int32_t k = dict_layout_index(index, mask, tag);
+        if (k < 0) {
             /* Not a member: the group ends, unless an open group or an allowed unknown tag keeps
              * it inside the entry (tags an enclosing list knows always end it). */
             if (entries == 0 || (!g->open && (any_field(c, tag) || !range_allowed(c->o, tag))) ||
                 listed_outside(c, parent, tag))
                 break;
-            if ((rc = unlisted(c, i, 1)) != FL_OK)
-                return rc;
+            if (unlisted(c, i, 1) != FL_OK)
+                return FAILED;
             i++;
             continue;
         }
-        uint32_t pos = (uint32_t)(mem - l->members);
+        uint32_t pos = (uint32_t)k;
         if (pos == 0) {
-            if (entries && (rc = check_required(c, &lv, entry_start)) != FL_OK)
-                return rc;
+            if (entries && check_required(c, &lv, entry_start) != FL_OK)
+                return FAILED;
             entries++;
             lv.gen = next_gen(c);
             entry_start = i;
             last = 0;
+        } else if (entries == 0 || stamp[pos] == lv.gen || (strict && pos < last)) {
+            if (parent_takes(c, parent, tag))
+                break;
+            reject(c, entries && stamp[pos] == lv.gen ? FL_REJECT_TAG_APPEARS_MORE_THAN_ONCE
+                                                      : FL_REJECT_GROUP_FIELDS_OUT_OF_ORDER,
+                   tag, i);
+            return FAILED;
         } else {
-            uint32_t seen = c->stamp[base + pos] == lv.gen;
-            if (entries == 0 || seen || (c->o->strict_group_order && pos < last)) {
-                if (parent_takes(c, parent, tag))
-                    break;
-                return reject(c, seen ? FL_REJECT_TAG_APPEARS_MORE_THAN_ONCE
-                                      : FL_REJECT_GROUP_FIELDS_OUT_OF_ORDER, tag, i);
-            }
             last = pos;
         }
-        c->stamp[base + pos] = lv.gen;
-        int r = check_value(mem->field, tag, value_of(c, i), c->f[i].len);
-        if (r)
-            return reject(c, r, tag, i);
-        if (mem->group) {
-            if ((rc = walk_group(c, mem->group, &i, &lv, top)) != FL_OK)
-                return rc;
-            continue;
-        }
-        i++;
+        if ((i = take(c, c->stamp + base + pos, lv.gen, &members[pos], i, &lv, top)) == FAILED)
+            return FAILED;
     }
-    if (entries && (rc = check_required(c, &lv, entry_start)) != FL_OK)
-        return rc;
-    if ((int64_t)entries != declared)
-        return reject(c, FL_REJECT_INCORRECT_NUM_IN_GROUP, g->def.count_tag, ci);
-    *pi = i;
-    return FL_OK;
+    if (entries && check_required(c, &lv, entry_start) != FL_OK)
+        return FAILED;
+    if ((int64_t)entries != declared) {
+        reject(c, FL_REJECT_INCORRECT_NUM_IN_GROUP, g->def.count_tag, ci);
+        return FAILED;
+    }
+    return i;
 }
 
-/* Walks the whole message. body NULL: the body is not checked (session level, application
- * message or unknown MsgType), only header and trailer. */
-static int walk_message(struct vctx *c, const struct fl_dict_message *msg)
+/* Walks the whole message: header fields, then body fields, then trailer fields. msg NULL: the
+ * body is not checked (session level, application message or unknown MsgType). */
+NOINLINE int walk_message(struct vctx *c, const struct fl_dict_message *msg)
 {
     static const struct fl_dict_slot empty_slot[1];
     static const struct fl_dict_layout none = {NULL, NULL, empty_slot, 0, 0, 0, 0};
     const struct fl_dict_layout *hl = &c->td->header.body, *tl = &c->td->trailer.body;
     const struct fl_dict_layout *bl = msg ? &msg->body : &none;
-    uint32_t g = next_gen(c);
+    const struct fl_dict_slot *hidx = hl->index, *bidx = bl->index, *tidx = tl->index;
+    uint32_t hmask = hl->index_mask, bmask = bl->index_mask, tmask = tl->index_mask;
+    const struct fl_field *fs = c->f;
+    uint32_t n = c->n, g = next_gen(c), i = 0;
     struct level tlv = {tl, 0, g, NULL};
     struct level hlv = {hl, tl->nmembers, g, NULL};
     struct level blv = {bl, tl->nmembers + hl->nmembers, g, NULL};
     uint32_t top = blv.base + bl->nmembers;
-    int section = 0, rc;
-    for (uint32_t i = 0; i < c->n;) {
-        uint32_t tag = c->f[i].tag;
-        const struct fl_dict_member *mem = NULL;
-        const struct level *lv = NULL;
-        if (section == 0) {
-            mem = dict_layout_find(hl, tag);
-            if (mem) {
-                lv = &hlv;
-            } else if (!dict_layout_find(bl, tag) && !dict_layout_find(tl, tag) &&
-                       range_allowed(c->o, tag) && !any_field(c, tag)) {
-                /* An allowed unknown tag among the header fields keeps the header open. */
-                if ((rc = unlisted(c, i, 1)) != FL_OK)
-                    return rc;
-                i++;
-                continue;
-            } else {
-                section = 1;
-            }
-        }
-        if (section == 1) {
-            mem = dict_layout_find(bl, tag);
-            if (mem) {
-                lv = &blv;
-            } else if (dict_layout_find(tl, tag)) {
-                section = 2;
-            } else if (dict_layout_find(hl, tag)) {
-                return reject(c, FL_REJECT_TAG_OUT_OF_ORDER, tag, i);
-            } else {
-                if (msg && (rc = unlisted(c, i, msg->open)) != FL_OK)
-                    return rc;
-                i++;
-                continue;
-            }
-        }
-        if (section == 2) {
-            mem = dict_layout_find(tl, tag);
-            if (!mem)
-                return reject(c, FL_REJECT_TAG_OUT_OF_ORDER, tag, i);
-            lv = &tlv;
-        }
-        uint32_t *st = &c->stamp[lv->base + (uint32_t)(mem - lv->l->members)];
-        if (*st == g)
-            return reject(c, FL_REJECT_TAG_APPEARS_MORE_THAN_ONCE, tag, i);
-        *st = g;
-        int r = check_value(mem->field, tag, value_of(c, i), c->f[i].len);
-        if (r)
-            return reject(c, r, tag, i);
-        if (mem->group) {
-            if ((rc = walk_group(c, mem->group, &i, lv, top)) != FL_OK)
-                return rc;
+    uint32_t *tstamp = c->stamp, *hstamp = c->stamp + hlv.base, *bstamp = c->stamp + blv.base;
+    int32_t k;
+    while (i < n) {
+        uint32_t tag = fs[i].tag;
+        if ((k = dict_layout_index(hidx, hmask, tag)) >= 0) {
+            if ((i = take(c, hstamp + k, g, &hl->members[k], i, &hlv, top)) == FAILED)
+                return FL_EPROTO;
             continue;
         }
+        /* An allowed unknown tag among the header fields keeps the header open. */
+        if (dict_layout_index(bidx, bmask, tag) >= 0 || dict_layout_index(tidx, tmask, tag) >= 0 ||
+            !range_allowed(c->o, tag) || any_field(c, tag))
+            break;
+        if (unlisted(c, i, 1) != FL_OK)
+            return FL_EPROTO;
         i++;
     }
-    if ((rc = check_required(c, &hlv, -1)) != FL_OK || (rc = check_required(c, &blv, -1)) != FL_OK ||
-        (rc = check_required(c, &tlv, -1)) != FL_OK)
+    while (i < n) {
+        uint32_t tag = fs[i].tag;
+        if ((k = dict_layout_index(bidx, bmask, tag)) >= 0) {
+            if ((i = take(c, bstamp + k, g, &bl->members[k], i, &blv, top)) == FAILED)
+                return FL_EPROTO;
+            continue;
+        }
+        if (dict_layout_index(tidx, tmask, tag) >= 0)
+            break;
+        if (dict_layout_index(hidx, hmask, tag) >= 0)
+            return reject(c, FL_REJECT_TAG_OUT_OF_ORDER, tag, i);
+        if (msg && unlisted(c, i, msg->open) != FL_OK)
+            return FL_EPROTO;
+        i++;
+    }
+    while (i < n) {
+        uint32_t tag = fs[i].tag;
+        if ((k = dict_layout_index(tidx, tmask, tag)) < 0)
+            return reject(c, FL_REJECT_TAG_OUT_OF_ORDER, tag, i);
+        if ((i = take(c, tstamp + k, g, &tl->members[k], i, &tlv, top)) == FAILED)
+            return FL_EPROTO;
+    }
+    int rc;
+    if ((rc = check_required(c, &hlv, -1)) != FL_OK ||
+        (rc = check_required(c, &blv, -1)) != FL_OK || (rc = check_required(c, &tlv, -1)) != FL_OK)
         return rc;
     return FL_OK;
 }
@@ -561,7 +714,7 @@ int fl_dict_validate(const struct fl_dict *d, const struct fl_msg *m,
     if (d->header.body.nmembers == 0)
         return FL_EINVAL;
 
-    struct vctx c = {m, m->fields, m->nfields, opts, d, d, v, NULL, res};
+    struct vctx c = {m, m->buf, m->fields, m->nfields, opts, d, d, v, NULL, res};
     if (m->problem != FL_PARSE_OK && m->problem != FL_PARSE_HEADER_ORDER &&
         m->problem != FL_PARSE_REPEATED_TAG) {
         int idx = -1;

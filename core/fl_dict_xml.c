@@ -348,6 +348,7 @@ static int parse_start(struct xml_state *s, struct dict_builder *b)
 {
     memset(s, 0, sizeof *s);
     s->b = b;
+    b->legacy_char = 1;
     s->stack[0].container = -1;
     s->stack[0].group = -1;
     s->parser = XML_ParserCreate(NULL);

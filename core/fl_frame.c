@@ -8,6 +8,9 @@
 #include "fl_frame.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define SOH '\001'
 #define BEGIN_MARK "8=FIX"
@@ -40,12 +43,35 @@ const char *fl_frame_reason_text(enum fl_frame_reason r)
 
 unsigned fl_checksum(const char *p, size_t n)
 {
-    /* Plain byte sum; with -O3 the compiler vectorises it into wide adds. */
     const unsigned char *u = (const unsigned char *)p;
-    uint32_t sum = 0;
-    for (size_t i = 0; i < n; i++)
+    uint64_t sum = 0;
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* PSADBW sums eight bytes into a 64-bit lane in one instruction; compilers only widen the
+     * plain loop byte by byte, which costs about a sixth of that per byte. */
+    const __m128i zero = _mm_setzero_si128();
+    __m128i acc = zero;
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(x, zero));
+    }
+    uint64_t lanes[2];
+    _mm_storeu_si128((__m128i *)(void *)lanes, acc);
+    sum = lanes[0] + lanes[1];
+#endif
+    for (; i < n; i++)
         sum += u[i];
-    return sum & 0xffu;
+    return (unsigned)(sum & 0xffu);
+}
+
+/* 1 when the first min(n, len) bytes of p match mark: a prefix that may still complete. */
+static inline int prefix_matches(const char *p, size_t n, const char *mark, size_t len)
+{
+    size_t k = n < len ? n : len;
+    for (size_t i = 0; i < k; i++)
+        if (p[i] != mark[i])
+            return 0;
+    return 1;
 }
 
 /* Offset of the first "8=FIX" at or after `from`; when there is none, the offset of the
@@ -58,8 +84,7 @@ static size_t next_begin(const char *p, size_t n, size_t from)
         if (!q)
             return n;
         i = (size_t)(q - p);
-        size_t avail = n - i < BEGIN_MARK_LEN ? n - i : BEGIN_MARK_LEN;
-        if (memcmp(p + i, BEGIN_MARK, avail) == 0)
+        if (prefix_matches(p + i, n - i, BEGIN_MARK, BEGIN_MARK_LEN))
             return i;
         i++;
     }
@@ -85,8 +110,7 @@ enum fl_frame_status fl_frame_scan(const char *p, size_t n, size_t max_len, stru
     if (n == 0)
         return FL_FRAME_NEED_MORE;
 
-    size_t head = n < BEGIN_MARK_LEN ? n : BEGIN_MARK_LEN;
-    if (memcmp(p, BEGIN_MARK, head) != 0) {
+    if (!prefix_matches(p, n, BEGIN_MARK, BEGIN_MARK_LEN)) {
         out->skip = next_begin(p, n, 1);
         out->reason = FL_FRAME_REASON_NO_BEGIN_STRING;
         return FL_FRAME_GARBLED;
@@ -97,20 +121,23 @@ enum fl_frame_status fl_frame_scan(const char *p, size_t n, size_t max_len, stru
     /* BeginString value: "8=" then up to MAX_BEGIN_STRING bytes then SOH. */
     size_t limit = 2 + MAX_BEGIN_STRING + 1;
     size_t scan_end = n < limit ? n : limit;
-    const char *soh = memchr(p + 2, SOH, scan_end - 2);
-    if (!soh) {
+    size_t pos = BEGIN_MARK_LEN; /* a short loop: cheaper than a memchr() call here */
+    while (pos < scan_end && p[pos] != SOH)
+        pos++;
+    if (pos == scan_end) {
         if (n < limit)
             return FL_FRAME_NEED_MORE;
         return garbled(out, p, n, FL_FRAME_REASON_BAD_BEGIN_STRING);
     }
-    size_t pos = (size_t)(soh - p) + 1;
+    pos++;
     out->begin_string_off = 2;
     out->begin_string_len = (uint32_t)(pos - 3);
 
     /* "9=" digits SOH */
     if (n < pos + 2)
-        return memcmp(p + pos, "9=", n - pos) == 0 ? FL_FRAME_NEED_MORE
-                                                  : garbled(out, p, n, FL_FRAME_REASON_NO_BODY_LENGTH);
+        return prefix_matches(p + pos, n - pos, "9=", 2)
+                   ? FL_FRAME_NEED_MORE
+                   : garbled(out, p, n, FL_FRAME_REASON_NO_BODY_LENGTH);
     if (p[pos] != '9' || p[pos + 1] != '=')
         return garbled(out, p, n, FL_FRAME_REASON_NO_BODY_LENGTH);
     pos += 2;
@@ -133,8 +160,7 @@ enum fl_frame_status fl_frame_scan(const char *p, size_t n, size_t max_len, stru
         return garbled(out, p, n, FL_FRAME_REASON_TOO_LARGE);
 
     /* "35=" must open the body. */
-    size_t have = n - body_off < 3 ? n - body_off : 3;
-    if (memcmp(p + body_off, "35=", have) != 0 || body_len < 4)
+    if (!prefix_matches(p + body_off, n - body_off, "35=", 3) || body_len < 4)
         return garbled(out, p, n, FL_FRAME_REASON_NO_MSG_TYPE);
     if (n < total)
         return FL_FRAME_NEED_MORE;
@@ -145,8 +171,10 @@ enum fl_frame_status fl_frame_scan(const char *p, size_t n, size_t max_len, stru
         return garbled(out, p, n, FL_FRAME_REASON_BAD_CHECKSUM_FIELD);
     unsigned declared = (unsigned)((t[3] - '0') * 100 + (t[4] - '0') * 10 + (t[5] - '0'));
     if (fl_checksum(p, body_off + body_len) != declared) {
-        /* The frame is well delimited (BodyLength and 10= agree), so drop exactly it. */
-        out->skip = (size_t)total;
+        /* BodyLength and "10=" agree, but an over-stated BodyLength can land exactly on the
+         * trailer of the next frame: then the sum fails and dropping `total` bytes would lose
+         * that frame too. Resynchronise on the next "8=FIX" inside the frame, if any. */
+        out->skip = next_begin(p, (size_t)total, 1);
         out->reason = FL_FRAME_REASON_CHECKSUM_MISMATCH;
         return FL_FRAME_GARBLED;
     }

@@ -33,12 +33,12 @@ enum fl_frame_reason {
 };
 
 struct fl_frame {
-    size_t len;                      /* FL_FRAME_OK: total frame length, from "8=" through the final SOH */
+    size_t len;                      /* FL_FRAME_OK: total length, "8=" to the final SOH */
     size_t skip;                     /* FL_FRAME_GARBLED: bytes to discard before scanning again */
     enum fl_frame_reason reason;     /* FL_FRAME_GARBLED: why */
     uint32_t begin_string_off;       /* FL_FRAME_OK: offset of the BeginString value */
     uint32_t begin_string_len;
-    uint32_t body_off;               /* FL_FRAME_OK: offset of the first byte counted by BodyLength */
+    uint32_t body_off;               /* FL_FRAME_OK: offset of the first BodyLength byte */
     uint32_t body_len;               /* BodyLength value */
 };
 

@@ -17,9 +17,10 @@
 struct fl_group_def {
     uint32_t count_tag;                     /* NumInGroup tag, e.g. 453 NoPartyIDs */
     uint32_t delim_tag;                     /* first field of every entry, e.g. 448 PartyID */
-    const uint32_t *members;                /* every tag an entry may hold, delimiter first, in order */
+    const uint32_t *members;                /* every tag an entry may hold, delimiter first */
     uint32_t nmembers;
-    const struct fl_group_def *const *subgroups; /* groups nested in an entry (their count tags are members) */
+    /* groups nested in an entry (their count tags are members) */
+    const struct fl_group_def *const *subgroups;
     uint32_t nsubgroups;
 };
 

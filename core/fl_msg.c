@@ -1,14 +1,18 @@
 /* fixlua — parsing a framed FIX message into a field index, and the typed value parsers.
  *
- * fl_msg_parse() makes one pass over the frame: it reads each tag as a number, finds the SOH
- * that ends the value eight bytes at a time, honours data-field pairs (95/96, 212/213, ...)
- * whose values may contain SOH, indexes the header slots the session reads on every message,
- * and notes the first protocol problem (bad tag, empty value, repeated or misplaced header
- * field) without stopping, so the session can pick the Reject(3) reason. */
+ * fl_msg_parse() makes one pass over the frame: it reads each tag as a number and finds the SOH
+ * that ends the value sixteen bytes at a time (see "field scanning"), honours data-field pairs
+ * (95/96, 212/213, ...) whose values may contain SOH, indexes the header slots the session
+ * reads on every message, and notes the first protocol problem (bad tag, empty value, repeated
+ * or misplaced header field) without stopping, so the session can pick the Reject(3) reason.
+ * One table lookup per field (tag_info) says whether a tag needs any of that attention. */
 #include "fl_msg.h"
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "fl_tags.h"
 
@@ -31,49 +35,70 @@ void fl_msg_release(struct fl_msg *m)
     fl_msg_init(m);
 }
 
-/* Sections: 0 body, 1 header, 2 trailer. Tags below 64 are looked up in a table; the few
- * header tags above it go through the switch. */
-static const unsigned char low_tag_section[64] = {
-    [8] = 1, [9] = 1, [34] = 1, [35] = 1, [43] = 1, [49] = 1, [50] = 1, [52] = 1, [56] = 1,
-    [57] = 1, [10] = 2,
+/* What the parser needs to know about a tag on every field, in one table lookup instead of
+ * three switches: bits 0-1 the section, bit 2 set on the length field of a data pair (the
+ * data tag itself comes from fl_data_tag_for_length()), bits 3-6 the header slot + 1. Every
+ * tag of interest is below TAG_INFO_SIZE; larger tags are plain body fields. */
+enum { SEC_BODY = 0, SEC_HEADER = 1, SEC_TRAILER = 2, SEC_MASK = 3, IS_LENGTH = 4 };
+#define SLOT(s) (((s) + 1) << 3)
+#define TAG_INFO_SIZE 2048u
+
+static const unsigned char tag_info[TAG_INFO_SIZE] = {
+    [FL_TAG_BEGIN_STRING] = SEC_HEADER | SLOT(FL_HDR_BEGIN_STRING),
+    [FL_TAG_BODY_LENGTH] = SEC_HEADER | SLOT(FL_HDR_BODY_LENGTH),
+    [FL_TAG_CHECKSUM] = SEC_TRAILER | SLOT(FL_HDR_CHECKSUM),
+    [FL_TAG_MSG_SEQ_NUM] = SEC_HEADER | SLOT(FL_HDR_MSG_SEQ_NUM),
+    [FL_TAG_MSG_TYPE] = SEC_HEADER | SLOT(FL_HDR_MSG_TYPE),
+    [FL_TAG_POSS_DUP_FLAG] = SEC_HEADER | SLOT(FL_HDR_POSS_DUP_FLAG),
+    [FL_TAG_SENDER_COMP_ID] = SEC_HEADER | SLOT(FL_HDR_SENDER_COMP_ID),
+    [FL_TAG_SENDER_SUB_ID] = SEC_HEADER,
+    [FL_TAG_SENDING_TIME] = SEC_HEADER | SLOT(FL_HDR_SENDING_TIME),
+    [FL_TAG_TARGET_COMP_ID] = SEC_HEADER | SLOT(FL_HDR_TARGET_COMP_ID),
+    [FL_TAG_TARGET_SUB_ID] = SEC_HEADER,
+    [FL_TAG_SIGNATURE] = SEC_TRAILER,
+    [FL_TAG_SECURE_DATA_LEN] = SEC_HEADER | IS_LENGTH,
+    [FL_TAG_SECURE_DATA] = SEC_HEADER,
+    [FL_TAG_SIGNATURE_LENGTH] = SEC_TRAILER | IS_LENGTH,
+    [FL_TAG_RAW_DATA_LENGTH] = IS_LENGTH,
+    [FL_TAG_POSS_RESEND] = SEC_HEADER | SLOT(FL_HDR_POSS_RESEND),
+    [FL_TAG_ON_BEHALF_OF_COMP_ID] = SEC_HEADER,
+    [FL_TAG_ON_BEHALF_OF_SUB_ID] = SEC_HEADER,
+    [FL_TAG_ORIG_SENDING_TIME] = SEC_HEADER | SLOT(FL_HDR_ORIG_SENDING_TIME),
+    [FL_TAG_DELIVER_TO_COMP_ID] = SEC_HEADER,
+    [FL_TAG_DELIVER_TO_SUB_ID] = SEC_HEADER,
+    [FL_TAG_SENDER_LOCATION_ID] = SEC_HEADER,
+    [FL_TAG_TARGET_LOCATION_ID] = SEC_HEADER,
+    [FL_TAG_ON_BEHALF_OF_LOCATION_ID] = SEC_HEADER,
+    [FL_TAG_DELIVER_TO_LOCATION_ID] = SEC_HEADER,
+    [FL_TAG_XML_DATA_LEN] = SEC_HEADER | IS_LENGTH,
+    [FL_TAG_XML_DATA] = SEC_HEADER,
+    [FL_TAG_MESSAGE_ENCODING] = SEC_HEADER,
+    [348] = IS_LENGTH, [350] = IS_LENGTH, [352] = IS_LENGTH, [354] = IS_LENGTH,
+    [356] = IS_LENGTH, [358] = IS_LENGTH, [360] = IS_LENGTH, [362] = IS_LENGTH,
+    [364] = IS_LENGTH,
+    [FL_TAG_LAST_MSG_SEQ_NUM_PROCESSED] = SEC_HEADER | SLOT(FL_HDR_LAST_MSG_SEQ_NUM_PROCESSED),
+    [FL_TAG_ON_BEHALF_OF_SENDING_TIME] = SEC_HEADER,
+    [445] = IS_LENGTH, [618] = IS_LENGTH, [621] = IS_LENGTH,
+    [FL_TAG_NO_HOPS] = SEC_HEADER,
+    [FL_TAG_HOP_COMP_ID] = SEC_HEADER,
+    [FL_TAG_HOP_SENDING_TIME] = SEC_HEADER,
+    [FL_TAG_HOP_REF_ID] = SEC_HEADER,
+    [FL_TAG_APPL_VER_ID] = SEC_HEADER | SLOT(FL_HDR_APPL_VER_ID),
+    [FL_TAG_CSTM_APPL_VER_ID] = SEC_HEADER,
+    [FL_TAG_APPL_EXT_ID] = SEC_HEADER,
+    [1277] = IS_LENGTH, [1397] = IS_LENGTH, [1468] = IS_LENGTH, [1525] = IS_LENGTH,
 };
+
+static inline unsigned tag_info_of(uint32_t tag)
+{
+    return tag < TAG_INFO_SIZE ? tag_info[tag] : 0;
+}
 
 int fl_tag_section(uint32_t tag)
 {
-    if (tag < 64)
-        return low_tag_section[tag];
-    switch (tag) {
-    case 90: case 91: case 97: case 115: case 116: case 122: case 128: case 129: case 142:
-    case 143: case 144: case 145: case 212: case 213: case 347: case 369: case 370: case 627:
-    case 628: case 629: case 630: case 1128: case 1129: case 1156:
-        return 1;
-    case 89: case 93:
-        return 2;
-    default:
-        return 0;
-    }
+    return (int)(tag_info_of(tag) & SEC_MASK);
 }
 
-/* Header slot of a tag, or -1. */
-static int hdr_slot(uint32_t tag)
-{
-    switch (tag) {
-    case FL_TAG_BEGIN_STRING: return FL_HDR_BEGIN_STRING;
-    case FL_TAG_BODY_LENGTH: return FL_HDR_BODY_LENGTH;
-    case FL_TAG_MSG_TYPE: return FL_HDR_MSG_TYPE;
-    case FL_TAG_SENDER_COMP_ID: return FL_HDR_SENDER_COMP_ID;
-    case FL_TAG_TARGET_COMP_ID: return FL_HDR_TARGET_COMP_ID;
-    case FL_TAG_MSG_SEQ_NUM: return FL_HDR_MSG_SEQ_NUM;
-    case FL_TAG_SENDING_TIME: return FL_HDR_SENDING_TIME;
-    case FL_TAG_POSS_DUP_FLAG: return FL_HDR_POSS_DUP_FLAG;
-    case FL_TAG_POSS_RESEND: return FL_HDR_POSS_RESEND;
-    case FL_TAG_ORIG_SENDING_TIME: return FL_HDR_ORIG_SENDING_TIME;
-    case FL_TAG_APPL_VER_ID: return FL_HDR_APPL_VER_ID;
-    case FL_TAG_LAST_MSG_SEQ_NUM_PROCESSED: return FL_HDR_LAST_MSG_SEQ_NUM_PROCESSED;
-    case FL_TAG_CHECKSUM: return FL_HDR_CHECKSUM;
-    default: return -1;
-    }
-}
 
 uint32_t fl_data_tag_for_length(uint32_t tag)
 {
@@ -162,6 +187,119 @@ static inline size_t find_soh(const char *p, size_t pos, size_t n)
     return pos;
 }
 
+/* find_soh() for long values: 16 bytes per step where SSE2 is available. */
+static inline size_t find_soh_wide(const char *p, size_t pos, size_t n)
+{
+#if defined(__SSE2__)
+    const __m128i soh = _mm_set1_epi8(SOH);
+    while (pos + 16 <= n) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + pos));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, soh));
+        if (m)
+            return pos + (unsigned)__builtin_ctz(m);
+        pos += 16;
+    }
+#endif
+    return find_soh(p, pos, n);
+}
+
+/* ---- field scanning ----
+ * Most fields are "tag=value<SOH>" with a tag of one to four digits and a value of a few bytes,
+ * so the parser looks at 16 bytes at a time: one pass gives the positions of '=' and SOH in the
+ * window as bit masks, the tag digits are checked and converted together without a branch per
+ * digit, and the value ends at the first SOH after the '='. Anything unusual (a long or
+ * malformed tag, a data field, the last 15 bytes of the message) takes the byte-by-byte path,
+ * which has the final word on problems. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    (defined(__GNUC__) || defined(__clang__))
+#define FAST_SCAN 1
+
+static inline unsigned ctz32(unsigned x)
+{
+    return (unsigned)__builtin_ctz(x);
+}
+
+#if defined(__SSE2__)
+/* Bit i of *eq / *soh set when p[i] is '=' / SOH, for i < 16. Reads p[0..16). */
+static inline void window_masks(const char *p, unsigned *eq, unsigned *soh)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    *eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
+    *soh = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(SOH)));
+}
+#else
+/* Bit i set for each byte of w equal to c (exact: no carries cross bytes), for i < 8. */
+static inline unsigned byte_mask(uint64_t w, unsigned char c)
+{
+    const uint64_t lows = 0x7f7f7f7f7f7f7f7full;
+    uint64_t x = w ^ (0x0101010101010101ull * c);
+    uint64_t z = ~(((x & lows) + lows) | x | lows); /* 0x80 where the byte is zero */
+    return (unsigned)(((z >> 7) * 0x0102040810204080ull) >> 56);
+}
+
+static inline void window_masks(const char *p, unsigned *eq, unsigned *soh)
+{
+    uint64_t w0, w1;
+    memcpy(&w0, p, 8);
+    memcpy(&w1, p + 8, 8);
+    *eq = byte_mask(w0, '=') | byte_mask(w1, '=') << 8;
+    *soh = byte_mask(w0, SOH) | byte_mask(w1, SOH) << 8;
+}
+#endif
+
+/* The value of the e (1..8) decimal digits at p, or -1 when one of them is not a digit.
+ * Reads p[0..8). The digits are checked and combined together (SWAR, little-endian): after
+ * subtracting '0' from every byte, shifting left drops the bytes after the tag and leaves
+ * leading zeros below it; a byte above 9 (or one that borrowed) then has its high bit set once
+ * 0x76 is added, and the lowest bad byte is always caught because borrows and carries only
+ * move upwards. Pairs, then quads, then octets of digits are merged by multiply-add. */
+static inline int64_t digits_value(const char *p, unsigned e)
+{
+    if (e <= 4) { /* tags below 10000: the common case, in 32-bit arithmetic */
+        uint32_t w;
+        memcpy(&w, p, 4);
+        uint32_t d = (w - 0x30303030u) << (32 - 8 * e);
+        if (((d + 0x76767676u) | d) & 0x80808080u)
+            return -1;
+        d = (d * 10 + (d >> 8)) & 0x00ff00ffu;
+        return (int64_t)((d * 100 + (d >> 16)) & 0xffffu);
+    }
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t d = (w - 0x3030303030303030ull) << (64 - 8 * e);
+    if (((d + 0x7676767676767676ull) | d) & 0x8080808080808080ull)
+        return -1;
+    d = (d * 10 + (d >> 8)) & 0x00ff00ff00ff00ffull;
+    d = (d * 100 + (d >> 16)) & 0x0000ffff0000ffffull;
+    return (int64_t)((d * 10000 + (d >> 32)) & 0xffffffffull);
+}
+
+/* Reads the field at p[pos..) through a 16-byte window (pos + 16 <= n). Returns the offset of
+ * its '=' and sets *tag and *vend, or returns 0 when the byte-by-byte path must decide (a tag
+ * that is empty, longer than 8 digits, zero or not all digits). */
+static inline size_t fast_field(const char *p, size_t pos, size_t n, uint32_t *tag,
+                                size_t *vend)
+{
+    unsigned eq, soh;
+    window_masks(p + pos, &eq, &soh);
+    unsigned e = eq ? ctz32(eq) : 16;
+    if (e - 1 >= 8)
+        return 0;
+    int64_t v = digits_value(p + pos, e); /* a SOH before the '=' is not a digit either */
+    if (v <= 0)
+        return 0;
+    *tag = (uint32_t)v;
+    /* Since no SOH precedes the '=', the value ends at the window's first SOH. Taking it
+     * straight from the mask, not from the bits after the '=', keeps the '=' search off the
+     * chain from one field's position to the next, which bounds the parser's speed. */
+    *vend = soh ? pos + ctz32(soh) : find_soh_wide(p, pos + 16, n);
+    return pos + e;
+}
+
+#else
+#define FAST_SCAN 0
+#endif
+
 static int grow_fields(struct fl_msg *m)
 {
     uint32_t limit = m->max_fields ? m->max_fields : FL_MSG_DEFAULT_MAX_FIELDS;
@@ -192,6 +330,156 @@ static int64_t read_length(const char *p, size_t n)
     return v;
 }
 
+/* The rare fields: header and trailer tags, data-pair length fields. Updates the section
+ * bounds, header slots and data-pair expectation, and notes problems. */
+static void classify_special(struct fl_msg *m, unsigned info, uint32_t tag, uint32_t idx,
+                             const char *v, size_t vlen, uint32_t *body_begin,
+                             uint32_t *trailer_begin, uint32_t *expect_data_tag,
+                             int64_t *expect_data_len)
+{
+    if (info & IS_LENGTH) {
+        /* A length field announces the exact size of the data field that must follow it. */
+        *expect_data_tag = fl_data_tag_for_length(tag);
+        *expect_data_len = read_length(v, vlen);
+        if (*expect_data_len < 0)
+            note_problem(m, FL_PARSE_BAD_DATA_LENGTH, tag);
+    }
+    unsigned section = info & SEC_MASK;
+    if (section == SEC_BODY) {
+        if (*body_begin == UINT32_MAX)
+            *body_begin = idx;
+        if (*trailer_begin != UINT32_MAX)
+            note_problem(m, FL_PARSE_HEADER_ORDER, tag);
+    } else if (section == SEC_HEADER) {
+        if (*body_begin != UINT32_MAX || *trailer_begin != UINT32_MAX)
+            note_problem(m, FL_PARSE_HEADER_ORDER, tag);
+    } else if (*trailer_begin == UINT32_MAX) {
+        *trailer_begin = idx;
+    }
+    int slot = (int)(info >> 3) - 1;
+    if (slot >= 0) {
+        if (m->hdr[slot])
+            note_problem(m, FL_PARSE_REPEATED_TAG, tag);
+        else
+            m->hdr[slot] = (uint16_t)(idx + 1 > UINT16_MAX ? 0 : idx + 1);
+    }
+}
+
+
+/* The tokeniser behind fl_msg_parse(), on a reset m: field by field, honouring data pairs,
+ * noting the first problem and carrying on. */
+static int parse_fields(struct fl_msg *m, const char *p, size_t n)
+{
+    /* The limit is checked against nfields, not only at growth: cap may already exceed a
+     * max_fields lowered after earlier, larger messages. */
+    uint32_t max_fields = m->max_fields ? m->max_fields : FL_MSG_DEFAULT_MAX_FIELDS;
+    uint32_t room = m->cap < max_fields ? m->cap : max_fields;
+    /* The index lives in locals while parsing: stores into fields[] could otherwise alias m
+     * and force a reload of every member on every field. */
+    struct fl_field *fields = m->fields;
+    uint32_t nf = 0;
+    uint32_t body_begin = UINT32_MAX, trailer_begin = UINT32_MAX;
+    uint32_t expect_data_tag = 0;
+    int64_t expect_data_len = -1;
+    size_t pos = 0;
+    while (pos < n) {
+        size_t tag_start = pos;
+        uint32_t tag = 0;
+        size_t vstart, vend;
+#if FAST_SCAN
+        if (n - pos >= 16 && !expect_data_tag) { /* the common case, see fast_field() */
+            size_t eq = fast_field(p, pos, n, &tag, &vend);
+            if (eq) {
+                vstart = eq + 1;
+                goto have_field;
+            }
+        }
+#endif
+        unsigned d;
+        /* Overlong tags wrap here and are rejected by their length below. */
+        while (pos < n && (d = (unsigned)(unsigned char)p[pos] - '0') <= 9) {
+            tag = tag * 10 + d;
+            pos++;
+        }
+        if (pos == n || p[pos] != '=' || pos == tag_start || pos - tag_start > MAX_TAG_DIGITS ||
+            tag == 0) {
+            /* Not "digits=": find out whether there is an '=' at all in this field. */
+            size_t end = find_soh(p, tag_start, n);
+            const char *eq = memchr(p + tag_start, '=', end - tag_start);
+            note_problem(m, eq ? FL_PARSE_BAD_TAG : FL_PARSE_NO_EQUALS, 0);
+            pos = end + 1;
+            expect_data_tag = 0;
+            continue;
+        }
+        pos++; /* '=' */
+        vstart = pos;
+        if (expect_data_tag) {
+            if (tag == expect_data_tag && expect_data_len >= 0) {
+                vend = vstart + (size_t)expect_data_len;
+                if (vend >= n || p[vend] != SOH) {
+                    note_problem(m, FL_PARSE_BAD_DATA_LENGTH, tag);
+                    vend = find_soh(p, vstart, n);
+                }
+            } else {
+                if (tag != expect_data_tag)
+                    note_problem(m, FL_PARSE_BAD_DATA_LENGTH, expect_data_tag);
+                vend = find_soh(p, vstart, n);
+            }
+            expect_data_tag = 0;
+        } else {
+            vend = find_soh(p, vstart, n);
+        }
+#if FAST_SCAN
+    have_field:
+#endif
+        if (nf == room) {
+            m->nfields = nf;
+            int rc = room == max_fields ? FL_ELIMIT : grow_fields(m);
+            if (rc != FL_OK) {
+                m->problem = FL_PARSE_TOO_MANY_FIELDS;
+                m->problem_tag = tag;
+                /* Leave the index self-consistent: callers may still walk what was read. */
+                m->body_begin = body_begin < nf ? body_begin : nf;
+                m->trailer_begin = nf;
+                return rc;
+            }
+            fields = m->fields;
+            room = m->cap < max_fields ? m->cap : max_fields;
+        }
+        uint32_t idx = nf++;
+        struct fl_field *f = &fields[idx];
+        f->tag = tag;
+        f->off = (uint32_t)vstart;
+        f->len = (uint32_t)(vend - vstart);
+        if (vend == vstart)
+            note_problem(m, FL_PARSE_EMPTY_VALUE, tag);
+
+        unsigned info = tag_info_of(tag);
+        if (info == 0) {
+            /* A plain body field: the common case. */
+            body_begin = body_begin < idx ? body_begin : idx;
+            if (trailer_begin != UINT32_MAX)
+                note_problem(m, FL_PARSE_HEADER_ORDER, tag);
+        } else {
+            classify_special(m, info, tag, idx, p + vstart, vend - vstart, &body_begin,
+                             &trailer_begin, &expect_data_tag, &expect_data_len);
+        }
+        pos = vend + 1;
+    }
+    if (expect_data_tag)
+        note_problem(m, FL_PARSE_BAD_DATA_LENGTH, expect_data_tag);
+
+    m->nfields = nf;
+    m->trailer_begin = trailer_begin == UINT32_MAX ? nf : trailer_begin;
+    m->body_begin = body_begin == UINT32_MAX ? m->trailer_begin : body_begin;
+    /* 8, 9, 35 first and 10 last, each exactly where the standard puts it. */
+    if (m->nfields < 4 || m->fields[0].tag != FL_TAG_BEGIN_STRING ||
+        m->fields[1].tag != FL_TAG_BODY_LENGTH || m->fields[2].tag != FL_TAG_MSG_TYPE ||
+        m->fields[m->nfields - 1].tag != FL_TAG_CHECKSUM || p[n - 1] != SOH)
+        note_problem(m, FL_PARSE_NOT_FRAMED, 0);
+    return FL_OK;
+}
+
 int fl_msg_parse(struct fl_msg *m, const char *p, size_t n)
 {
     m->buf = p;
@@ -204,101 +492,11 @@ int fl_msg_parse(struct fl_msg *m, const char *p, size_t n)
         free(m->owned);
         m->owned = NULL;
     }
+    m->body_begin = 0;
+    m->trailer_begin = 0;
     if (n > UINT32_MAX)
         return FL_ELIMIT;
-
-    uint32_t body_begin = UINT32_MAX, trailer_begin = UINT32_MAX;
-    uint32_t expect_data_tag = 0;
-    int64_t expect_data_len = -1;
-    size_t pos = 0;
-    while (pos < n) {
-        size_t tag_start = pos;
-        uint32_t tag = 0;
-        unsigned d;
-        while (pos < n && (d = (unsigned)(unsigned char)p[pos] - '0') <= 9 &&
-               pos - tag_start < MAX_TAG_DIGITS) {
-            tag = tag * 10 + d;
-            pos++;
-        }
-        if (pos == n || p[pos] != '=' || pos == tag_start || tag == 0) {
-            /* Not "digits=": find out whether there is an '=' at all in this field. */
-            size_t end = find_soh(p, tag_start, n);
-            const char *eq = memchr(p + tag_start, '=', end - tag_start);
-            note_problem(m, eq ? FL_PARSE_BAD_TAG : FL_PARSE_NO_EQUALS, 0);
-            pos = end + 1;
-            expect_data_tag = 0;
-            continue;
-        }
-        pos++; /* '=' */
-        size_t vstart = pos, vend;
-        if (tag == expect_data_tag && expect_data_len >= 0) {
-            vend = vstart + (size_t)expect_data_len;
-            if (vend >= n || p[vend] != SOH) {
-                note_problem(m, FL_PARSE_BAD_DATA_LENGTH, tag);
-                vend = find_soh(p, vstart, n);
-            }
-        } else {
-            vend = find_soh(p, vstart, n);
-        }
-        if (m->nfields == m->cap) {
-            int rc = grow_fields(m);
-            if (rc != FL_OK) {
-                note_problem(m, FL_PARSE_TOO_MANY_FIELDS, tag);
-                m->problem = FL_PARSE_TOO_MANY_FIELDS;
-                return rc;
-            }
-        }
-        uint32_t idx = m->nfields++;
-        struct fl_field *f = &m->fields[idx];
-        f->tag = tag;
-        f->off = (uint32_t)vstart;
-        f->len = (uint32_t)(vend - vstart);
-        if (vend == vstart)
-            note_problem(m, FL_PARSE_EMPTY_VALUE, tag);
-
-        /* A length field announces the exact size of the data field that must follow it. */
-        if (expect_data_tag && tag != expect_data_tag)
-            note_problem(m, FL_PARSE_BAD_DATA_LENGTH, expect_data_tag);
-        expect_data_tag = fl_data_tag_for_length(tag);
-        if (expect_data_tag) {
-            expect_data_len = read_length(p + vstart, vend - vstart);
-            if (expect_data_len < 0)
-                note_problem(m, FL_PARSE_BAD_DATA_LENGTH, tag);
-        }
-
-        int section = tag < 64 ? low_tag_section[tag] : fl_tag_section(tag);
-        if (section == 0) {
-            if (body_begin == UINT32_MAX)
-                body_begin = idx;
-            if (trailer_begin != UINT32_MAX)
-                note_problem(m, FL_PARSE_HEADER_ORDER, tag);
-        } else if (section == 1) {
-            if (body_begin != UINT32_MAX || trailer_begin != UINT32_MAX)
-                note_problem(m, FL_PARSE_HEADER_ORDER, tag);
-        } else if (trailer_begin == UINT32_MAX) {
-            trailer_begin = idx;
-        }
-        int slot = hdr_slot(tag);
-        if (slot >= 0) {
-            if (m->hdr[slot])
-                note_problem(m, FL_PARSE_REPEATED_TAG, tag);
-            else
-                m->hdr[slot] = (uint16_t)(idx + 1 > UINT16_MAX ? 0 : idx + 1);
-        }
-        pos = vend + 1;
-    }
-    if (expect_data_tag)
-        note_problem(m, FL_PARSE_BAD_DATA_LENGTH, expect_data_tag);
-
-    m->body_begin = body_begin == UINT32_MAX ? (trailer_begin == UINT32_MAX ? m->nfields : trailer_begin)
-                                             : body_begin;
-    m->trailer_begin = trailer_begin == UINT32_MAX ? m->nfields : trailer_begin;
-    /* 8, 9, 35 first and 10 last, each exactly where the standard puts it. */
-    if (m->nfields < 4 || m->fields[0].tag != FL_TAG_BEGIN_STRING ||
-        m->fields[1].tag != FL_TAG_BODY_LENGTH || m->fields[2].tag != FL_TAG_MSG_TYPE ||
-        m->fields[m->nfields - 1].tag != FL_TAG_CHECKSUM || p[n - 1] != SOH)
-        note_problem(m, FL_PARSE_NOT_FRAMED, 0);
-    return FL_OK;
+    return parse_fields(m, p, n);
 }
 
 int fl_msg_clone(struct fl_msg *dst, const struct fl_msg *src)
@@ -324,7 +522,10 @@ int fl_msg_clone(struct fl_msg *dst, const struct fl_msg *src)
     return FL_OK;
 }
 
-int fl_msg_find_from(const struct fl_msg *m, uint32_t tag, uint32_t from)
+/* The exported functions of this file are thin wrappers over static ones: when fl_core is
+ * built position-independent (for the Lua module), calls to exported functions may be
+ * interposed and the compiler will not inline them into the getters. */
+static inline int find_from(const struct fl_msg *m, uint32_t tag, uint32_t from)
 {
     for (uint32_t i = from; i < m->nfields; i++)
         if (m->fields[i].tag == tag)
@@ -332,14 +533,28 @@ int fl_msg_find_from(const struct fl_msg *m, uint32_t tag, uint32_t from)
     return -1;
 }
 
-int fl_msg_find(const struct fl_msg *m, uint32_t tag)
+static inline int find(const struct fl_msg *m, uint32_t tag)
 {
-    int slot = hdr_slot(tag);
+    unsigned info = tag_info_of(tag);
+    int slot = (int)(info >> 3) - 1;
     if (slot >= 0 && m->hdr[slot])
         return (int)m->hdr[slot] - 1;
     if (slot >= 0 && m->nfields <= UINT16_MAX)
         return -1;
-    return fl_msg_find_from(m, tag, 0);
+    /* body_begin is the first field of the body section, so no body tag occurs before it. */
+    uint32_t from = (info & SEC_MASK) == SEC_BODY && m->body_begin <= m->nfields ? m->body_begin
+                                                                                 : 0;
+    return find_from(m, tag, from);
+}
+
+int fl_msg_find_from(const struct fl_msg *m, uint32_t tag, uint32_t from)
+{
+    return find_from(m, tag, from);
+}
+
+int fl_msg_find(const struct fl_msg *m, uint32_t tag)
+{
+    return find(m, tag);
 }
 
 uint32_t fl_msg_count(const struct fl_msg *m, uint32_t tag)
@@ -357,7 +572,7 @@ static inline int digit(char c)
     return (unsigned)(c - '0') <= 9;
 }
 
-int fl_parse_int(const char *p, size_t n, int64_t *out)
+static inline int parse_int(const char *p, size_t n, int64_t *out)
 {
     size_t i = 0;
     int neg = 0;
@@ -367,12 +582,15 @@ int fl_parse_int(const char *p, size_t n, int64_t *out)
     }
     if (i == n)
         return FL_EFORMAT;
+    /* v * 10 + d stays <= 2^63 (the magnitude of INT64_MIN) while v < 2^63 / 10, or
+     * v == 2^63 / 10 and d <= 8: compares instead of a division per digit. */
+    const uint64_t cut = UINT64_C(922337203685477580);
     uint64_t v = 0;
     for (; i < n; i++) {
         if (!digit(p[i]))
             return FL_EFORMAT;
         unsigned d = (unsigned)(p[i] - '0');
-        if (v > (UINT64_C(9223372036854775808) - d) / 10)
+        if (v >= cut && (v > cut || d > 8))
             return FL_ERANGE;
         v = v * 10 + d;
     }
@@ -382,40 +600,44 @@ int fl_parse_int(const char *p, size_t n, int64_t *out)
     return FL_OK;
 }
 
-int fl_parse_decimal(const char *p, size_t n, struct fl_decimal *out)
+static inline int parse_decimal(const char *p, size_t n, struct fl_decimal *out)
 {
     size_t i = 0;
-    int neg = 0, seen_digit = 0, seen_point = 0;
-    int32_t scale = 0;
-    uint64_t v = 0;
+    int neg = 0;
     if (n && p[0] == '-') {
         neg = 1;
         i = 1;
     }
-    for (; i < n; i++) {
-        char c = p[i];
-        if (c == '.') {
-            if (seen_point)
-                return FL_EFORMAT;
-            seen_point = 1;
-            continue;
-        }
-        if (!digit(c))
-            return FL_EFORMAT;
-        seen_digit = 1;
-        if (v > (UINT64_C(999999999999999999) - (unsigned)(c - '0')) / 10)
+    /* At most 18 significant digits: v * 10 + 9 <= 10^18 - 1 while v < 10^17. */
+    const uint64_t cut = UINT64_C(100000000000000000);
+    uint64_t v = 0;
+    size_t int_start = i;
+    for (; i < n && digit(p[i]); i++) {
+        if (v >= cut)
             return FL_ERANGE;
-        v = v * 10 + (unsigned)(c - '0');
-        scale += seen_point;
+        v = v * 10 + (unsigned)(p[i] - '0');
     }
-    if (!seen_digit)
+    size_t digits = i - int_start, frac = 0;
+    if (i < n && p[i] == '.') {
+        size_t frac_start = ++i;
+        for (; i < n && digit(p[i]); i++) {
+            if (v >= cut)
+                return FL_ERANGE;
+            v = v * 10 + (unsigned)(p[i] - '0');
+        }
+        frac = i - frac_start;
+        digits += frac;
+    }
+    if (i != n || digits == 0) /* something after the number, or no digit at all */
         return FL_EFORMAT;
+    if (frac > INT32_MAX)
+        return FL_ERANGE;
     out->mantissa = neg ? -(int64_t)v : (int64_t)v;
-    out->scale = scale;
+    out->scale = (int32_t)frac;
     return FL_OK;
 }
 
-int fl_parse_bool(const char *p, size_t n, int *out)
+static inline int parse_bool(const char *p, size_t n, int *out)
 {
     if (n != 1 || (p[0] != 'Y' && p[0] != 'N'))
         return FL_EFORMAT;
@@ -443,7 +665,7 @@ static int days_in_month(int y, int m)
     return mdays[m - 1];
 }
 
-int64_t fl_days_from_civil(int y, int m, int d)
+static inline int64_t days_from_civil(int y, int m, int d)
 {
     /* Howard Hinnant's days_from_civil algorithm. */
     y -= m <= 2;
@@ -452,6 +674,11 @@ int64_t fl_days_from_civil(int y, int m, int d)
     int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;
+}
+
+int64_t fl_days_from_civil(int y, int m, int d)
+{
+    return days_from_civil(y, m, d);
 }
 
 void fl_civil_from_days(int64_t z, int *y, int *m, int *d)
@@ -469,7 +696,7 @@ void fl_civil_from_days(int64_t z, int *y, int *m, int *d)
     *d = dd;
 }
 
-int fl_parse_date(const char *p, size_t n, struct fl_date *out)
+static inline int parse_date(const char *p, size_t n, struct fl_date *out)
 {
     int y, m, d;
     if (n != 8 || !read_digits(p, 4, &y) || !read_digits(p + 4, 2, &m) ||
@@ -483,7 +710,7 @@ int fl_parse_date(const char *p, size_t n, struct fl_date *out)
     return FL_OK;
 }
 
-int fl_parse_utc_time_only(const char *p, size_t n, int64_t *ns, int *digits)
+static inline int parse_utc_time_only(const char *p, size_t n, int64_t *ns, int *digits)
 {
     int hh, mm, ss;
     if (n < 8 || p[2] != ':' || p[5] != ':' || !read_digits(p, 2, &hh) ||
@@ -513,22 +740,58 @@ int fl_parse_utc_time_only(const char *p, size_t n, int64_t *ns, int *digits)
     return FL_OK;
 }
 
-int fl_parse_utc_timestamp(const char *p, size_t n, int64_t *ns, int *digits)
+static inline int parse_utc_timestamp(const char *p, size_t n, int64_t *ns, int *digits)
 {
     struct fl_date d;
     int64_t tod;
-    if (n < 17 || p[8] != '-' || fl_parse_date(p, 8, &d) != FL_OK ||
-        fl_parse_utc_time_only(p + 9, n - 9, &tod, digits) != FL_OK)
+    if (n < 17 || p[8] != '-' || parse_date(p, 8, &d) != FL_OK ||
+        parse_utc_time_only(p + 9, n - 9, &tod, digits) != FL_OK)
         return FL_EFORMAT;
-    *ns = fl_days_from_civil(d.year, d.month, d.day) * INT64_C(86400000000000) + tod;
+    /* int64 nanoseconds span 1677..2262; years 0000..9999 are valid syntax, so check the
+     * range instead of letting the multiplication overflow. */
+    const int64_t day_ns = INT64_C(86400000000000);
+    int64_t days = days_from_civil(d.year, d.month, d.day);
+    if (days > (INT64_MAX - tod) / day_ns || days < INT64_MIN / day_ns)
+        return FL_ERANGE;
+    *ns = days * day_ns + tod;
     return FL_OK;
+}
+
+int fl_parse_int(const char *p, size_t n, int64_t *out)
+{
+    return parse_int(p, n, out);
+}
+
+int fl_parse_decimal(const char *p, size_t n, struct fl_decimal *out)
+{
+    return parse_decimal(p, n, out);
+}
+
+int fl_parse_bool(const char *p, size_t n, int *out)
+{
+    return parse_bool(p, n, out);
+}
+
+int fl_parse_date(const char *p, size_t n, struct fl_date *out)
+{
+    return parse_date(p, n, out);
+}
+
+int fl_parse_utc_time_only(const char *p, size_t n, int64_t *ns, int *digits)
+{
+    return parse_utc_time_only(p, n, ns, digits);
+}
+
+int fl_parse_utc_timestamp(const char *p, size_t n, int64_t *ns, int *digits)
+{
+    return parse_utc_timestamp(p, n, ns, digits);
 }
 
 /* ---- typed getters ---- */
 
-int fl_msg_get_str(const struct fl_msg *m, uint32_t tag, const char **p, size_t *n)
+static inline int get_str(const struct fl_msg *m, uint32_t tag, const char **p, size_t *n)
 {
-    int i = fl_msg_find(m, tag);
+    int i = find(m, tag);
     if (i < 0)
         return FL_ENOENT;
     *p = m->buf + m->fields[i].off;
@@ -536,32 +799,37 @@ int fl_msg_get_str(const struct fl_msg *m, uint32_t tag, const char **p, size_t 
     return FL_OK;
 }
 
+int fl_msg_get_str(const struct fl_msg *m, uint32_t tag, const char **p, size_t *n)
+{
+    return get_str(m, tag, p, n);
+}
+
 int fl_msg_get_data(const struct fl_msg *m, uint32_t tag, const char **p, size_t *n)
 {
-    return fl_msg_get_str(m, tag, p, n);
+    return get_str(m, tag, p, n);
 }
 
 #define GET_VIA(parse_call)                                                             \
     const char *p;                                                                      \
     size_t n;                                                                           \
-    int rc = fl_msg_get_str(m, tag, &p, &n);                                            \
+    int rc = get_str(m, tag, &p, &n);                                                   \
     if (rc != FL_OK)                                                                    \
         return rc;                                                                      \
     return parse_call
 
 int fl_msg_get_int(const struct fl_msg *m, uint32_t tag, int64_t *out)
 {
-    GET_VIA(fl_parse_int(p, n, out));
+    GET_VIA(parse_int(p, n, out));
 }
 
 int fl_msg_get_decimal(const struct fl_msg *m, uint32_t tag, struct fl_decimal *out)
 {
-    GET_VIA(fl_parse_decimal(p, n, out));
+    GET_VIA(parse_decimal(p, n, out));
 }
 
 int fl_msg_get_bool(const struct fl_msg *m, uint32_t tag, int *out)
 {
-    GET_VIA(fl_parse_bool(p, n, out));
+    GET_VIA(parse_bool(p, n, out));
 }
 
 int fl_msg_get_char(const struct fl_msg *m, uint32_t tag, char *out)
@@ -571,15 +839,15 @@ int fl_msg_get_char(const struct fl_msg *m, uint32_t tag, char *out)
 
 int fl_msg_get_utc_timestamp(const struct fl_msg *m, uint32_t tag, int64_t *ns, int *digits)
 {
-    GET_VIA(fl_parse_utc_timestamp(p, n, ns, digits));
+    GET_VIA(parse_utc_timestamp(p, n, ns, digits));
 }
 
 int fl_msg_get_utc_time_only(const struct fl_msg *m, uint32_t tag, int64_t *ns, int *digits)
 {
-    GET_VIA(fl_parse_utc_time_only(p, n, ns, digits));
+    GET_VIA(parse_utc_time_only(p, n, ns, digits));
 }
 
 int fl_msg_get_date(const struct fl_msg *m, uint32_t tag, struct fl_date *out)
 {
-    GET_VIA(fl_parse_date(p, n, out));
+    GET_VIA(parse_date(p, n, out));
 }

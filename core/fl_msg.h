@@ -29,8 +29,10 @@ enum fl_parse_problem {
     FL_PARSE_NO_EQUALS,          /* field without '=' (reason 0) */
     FL_PARSE_EMPTY_VALUE,        /* tag present without value (reason 4) */
     FL_PARSE_REPEATED_TAG,       /* header/trailer tag repeated (reason 13) */
-    FL_PARSE_HEADER_ORDER,       /* header field after a body field, or trailer field not last (reason 14) */
-    FL_PARSE_BAD_DATA_LENGTH,    /* length field of a data pair invalid or data overruns (reason 6) */
+    FL_PARSE_HEADER_ORDER,       /* header field after a body field, or trailer field not last
+                                    (reason 14) */
+    FL_PARSE_BAD_DATA_LENGTH,    /* length field of a data pair invalid, or data overruns
+                                    (reason 6) */
     FL_PARSE_TOO_MANY_FIELDS,    /* more fields than the configured maximum */
     FL_PARSE_NOT_FRAMED,         /* does not start 8=, 9=, 35= or lacks the trailing 10= */
     FL_PARSE__COUNT
@@ -126,7 +128,10 @@ struct fl_decimal {
 FL_MUST_CHECK int fl_msg_get_decimal(const struct fl_msg *m, uint32_t tag, struct fl_decimal *out);
 
 /* UTCTimestamp: nanoseconds since the Unix epoch; *digits receives the number of fractional
- * second digits present (0, 3, 6, 9; 12 is accepted and truncated to ns). May be NULL. */
+ * second digits present (normally 0, 3, 6 or 9; any count up to 12 is accepted, digits after
+ * the ninth are dropped). digits may be NULL. A leap second (:60) reads as the next second.
+ * FL_ERANGE for dates outside what int64 nanoseconds hold (before 1677-09-22, after
+ * 2262-04-11). */
 FL_MUST_CHECK int fl_msg_get_utc_timestamp(const struct fl_msg *m, uint32_t tag, int64_t *ns,
                                            int *digits);
 /* UTCTimeOnly: nanoseconds since midnight. */

@@ -196,6 +196,13 @@ FL_TEST(test_fixt_and_fix50)
     FL_CHECK(fl_dict_add_app(t, "9", a44) == FL_EINVAL);  /* taken */
     FL_CHECK(fl_dict_add_app(a44, "9", app) == FL_EINVAL); /* not a transport */
     FL_CHECK(fl_dict_add_app(t, "7", t) == FL_EINVAL);
+    {
+        struct fl_dict *bt = NULL;
+        FL_CHECK(fl_dict_builtin("FIXT.1.1", &bt) == FL_OK);
+        int rc = fl_dict_add_app(t, "7", bt); /* a transport is no application */
+        fl_dict_free(bt);
+        FL_CHECK(rc == FL_EINVAL);
+    }
     FL_CHECK(fl_dict_app(t, "9", 1) == app);
     FL_CHECK(fl_dict_app(t, "6", 1) == a44);
     FL_CHECK(fl_dict_app(t, "8", 1) == NULL);
@@ -431,7 +438,8 @@ FL_TEST(test_broken_files)
                                 "  </message>\n </messages>\n" FIELDS_OK "</fix>\n",
                            FL_EFORMAT, 4, "group 'Text' has no fields"));
     FL_CHECK(expect_broken(HEAD " <messages>\n  <message name='M' msgtype='U1'>\n"
-                                "   <group name='NoSuch' required='N'><field name='Text'/></group>\n"
+                                "   <group name='NoSuch' required='N'>"
+                                "<field name='Text'/></group>\n"
                                 "  </message>\n </messages>\n" FIELDS_OK "</fix>\n",
                            FL_EFORMAT, 4, "group 'NoSuch' is not a defined field"));
     FL_CHECK(expect_broken(HEAD " <components>\n  <component name='C'/>\n"
@@ -452,6 +460,31 @@ FL_TEST(test_broken_files)
                                 "   <value enum='A'/>\n  </field>\n </fields>\n</fix>\n",
                            FL_EFORMAT, 4, "<value> needs a 'description' attribute"));
 end:;
+}
+
+/* Components that each include the previous one twice multiply out: refused, not expanded. */
+FL_TEST(test_component_blowup_refused)
+{
+    char *xml = malloc(16384), err[256];
+    struct fl_dict *d = NULL;
+    FL_CHECK(xml != NULL);
+    size_t pos = (size_t)snprintf(xml, 16384, HEAD " <messages><message name='M' msgtype='U1'>"
+                                              "<component name='C24'/></message></messages>\n"
+                                              " <components>\n"
+                                              "  <component name='C0'><field name='Text'/>"
+                                              "</component>\n");
+    for (int k = 1; k <= 24; k++)
+        pos += (size_t)snprintf(xml + pos, 16384 - pos,
+                                "  <component name='C%d'><component name='C%d'/>"
+                                "<component name='C%d'/></component>\n", k, k - 1, k - 1);
+    snprintf(xml + pos, 16384 - pos, " </components>\n" FIELDS_OK "</fix>\n");
+    FL_CHECK(fl_dict_load_buffer(xml, strlen(xml), "blowup.xml", &d, err, sizeof err) ==
+             FL_EFORMAT);
+    FL_CHECK(d == NULL);
+    FL_CHECK(strstr(err, "blowup.xml:") == err && strstr(err, "components expand to more than"));
+end:
+    free(xml);
+    fl_dict_free(d);
 }
 
 FL_TEST(test_missing_file_and_buffer_name)
@@ -688,6 +721,7 @@ int main(int argc, char **argv)
     FL_RUN(test_nested_components_and_groups);
     FL_RUN(test_type_names);
     FL_RUN(test_broken_files);
+    FL_RUN(test_component_blowup_refused);
     FL_RUN(test_missing_file_and_buffer_name);
     FL_RUN(test_builtin_builds);
     FL_RUN(test_builtin_lookups);

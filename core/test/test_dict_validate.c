@@ -73,7 +73,8 @@ static int expect(const struct fl_dict *d, const struct fl_validate_opts *o, con
         fprintf(stderr, "  no dictionary or unparsable: %s\n", text);
         return 0;
     }
-    int ok = result.verdict == verdict && (verdict == FL_VERDICT_OK ? rc == FL_OK : rc == FL_EPROTO);
+    int ok = result.verdict == verdict &&
+             (verdict == FL_VERDICT_OK ? rc == FL_OK : rc == FL_EPROTO);
     if (ok && verdict != FL_VERDICT_OK)
         ok = result.reason == reason && result.ref_tag == ref_tag;
     if (!ok)
@@ -116,6 +117,7 @@ static const char er44[] = H44 "35=8|" HDR
 
 FL_TEST(test_valid_messages)
 {
+    struct fl_dict *b40 = NULL, *b42 = NULL;
     BOTH_44({
         CHECK_(OK_(d, nos44));
         CHECK_(OK_(d, er44));
@@ -135,14 +137,30 @@ FL_TEST(test_valid_messages)
         CHECK_(OK_(d, H44 "35=X|" HDR "262=R1|268=1|279=0|269=2|55=IBM|270=1.5|271=5|" TRL));
     });
     /* Older versions, whose session layer and required fields differ. */
-    struct fl_dict *b40 = builtin("FIX.4.0"), *b42 = builtin("FIX.4.2");
+    b40 = builtin("FIX.4.0");
+    b42 = builtin("FIX.4.2");
     FL_CHECK(OK_(b40, "8=FIX.4.0|9=1|35=D|" HDR "11=A|21=1|55=IBM|54=1|38=10|40=1|" TRL));
     FL_CHECK(REJ(b40, "8=FIX.4.0|9=1|35=D|" HDR "11=A|21=1|55=IBM|54=1|40=1|" TRL, 1, 38));
     FL_CHECK(OK_(b42, "8=FIX.4.2|9=1|35=D|" HDR "11=A|21=1|55=IBM|54=1|60=" TS "|40=1|" TRL));
     FL_CHECK(REJ(b42, "8=FIX.4.2|9=1|35=D|" HDR "11=A|21=1|54=1|60=" TS "|40=1|" TRL, 1, 55));
     fl_dict_free(b40);
     fl_dict_free(b42);
-end:;
+    b40 = b42 = NULL;
+    if (have_shared()) {
+        /* FIX.4.0 and 4.1 "char" fields are strings; FIX.4.2 needs TransactTime. */
+        b40 = load("FIX40");
+        b42 = load("FIX42");
+        FL_CHECK(OK_(b40, "8=FIX.4.0|9=1|35=D|" HDR "11=A|21=1|55=IBM|54=1|38=10|40=1|" TRL));
+        FL_CHECK(OK_(b40, "8=FIX.4.0|9=1|35=A|" HDR "98=0|108=30|" TRL));
+        FL_CHECK(REJ(b40, "8=FIX.4.0|9=1|35=D|" HDR "11=A|21=1|55=IBM|54=X|38=10|40=1|" TRL, 5,
+                     54));
+        FL_CHECK(OK_(b42, "8=FIX.4.2|9=1|35=D|" HDR "11=A|21=1|55=IBM|54=1|60=" TS "|40=1|"
+                          "386=1|336=X|" TRL));
+        FL_CHECK(REJ(b42, "8=FIX.4.2|9=1|35=D|" HDR "11=A|21=1|55=IBM|54=1|40=1|" TRL, 1, 60));
+    }
+end:
+    fl_dict_free(b40);
+    fl_dict_free(b42);
 }
 
 FL_TEST(test_invalid_tag_number)
