@@ -100,6 +100,36 @@ static enum fl_frame_status garbled(struct fl_frame *out, const char *p, size_t 
     return FL_FRAME_GARBLED;
 }
 
+/* The trailer is not "10=NNN<SOH>" where BodyLength says. The garbled message then runs to
+ * the first "<SOH>10=...<SOH>" at or after that point, as QuickFIX delimits it: a CheckSum
+ * with the wrong number of digits costs only its own message, and an over-stated BodyLength
+ * takes the message it runs into along with it (the peer resends both), which is what the
+ * FIX acceptance tests for garbled messages and a wrong BodyLength (2d, 2m) expect. */
+static enum fl_frame_status bad_trailer(struct fl_frame *out, const char *p, size_t n,
+                                        size_t declared_end, size_t max_len)
+{
+    size_t limit = n < max_len ? n : max_len;
+    for (size_t i = declared_end - 1; i + 4 <= limit; i++) {
+        const char *q = memchr(p + i, SOH, limit - i);
+        if (!q)
+            break;
+        i = (size_t)(q - p);
+        if (i + 4 > limit)
+            break;
+        if (q[1] != '1' || q[2] != '0' || q[3] != '=')
+            continue;
+        const char *e = memchr(q + 4, SOH, limit - (i + 4));
+        if (!e)
+            break;
+        out->skip = (size_t)(e - p) + 1;
+        out->reason = FL_FRAME_REASON_BAD_CHECKSUM_FIELD;
+        return FL_FRAME_GARBLED;
+    }
+    if (n >= max_len)
+        return garbled(out, p, n, FL_FRAME_REASON_TOO_LARGE);
+    return FL_FRAME_NEED_MORE;
+}
+
 enum fl_frame_status fl_frame_scan(const char *p, size_t n, size_t max_len, struct fl_frame *out)
 {
     out->len = 0;
@@ -168,7 +198,7 @@ enum fl_frame_status fl_frame_scan(const char *p, size_t n, size_t max_len, stru
     const char *t = p + body_off + body_len;
     if (t[-1] != SOH || t[0] != '1' || t[1] != '0' || t[2] != '=' || t[3] < '0' || t[3] > '9' ||
         t[4] < '0' || t[4] > '9' || t[5] < '0' || t[5] > '9' || t[6] != SOH)
-        return garbled(out, p, n, FL_FRAME_REASON_BAD_CHECKSUM_FIELD);
+        return bad_trailer(out, p, n, body_off + body_len, max_len);
     unsigned declared = (unsigned)((t[3] - '0') * 100 + (t[4] - '0') * 10 + (t[5] - '0'));
     if (fl_checksum(p, body_off + body_len) != declared) {
         /* BodyLength and "10=" agree, but an over-stated BodyLength can land exactly on the
