@@ -272,10 +272,19 @@ static const struct fl_group_def *find_group(const struct fl_dict *d, const char
     return g;
 }
 
-static int item_cmp(const void *a, const void *b)
+/* Stable insertion sort by order: a message has tens of fields, and glibc's qsort (a merge
+ * sort with a temporary buffer) cost more than the rest of encoding. */
+static void sort_items(struct fl_lua_item *items, size_t n)
 {
-    const struct fl_lua_item *x = a, *y = b;
-    return x->order < y->order ? -1 : x->order > y->order;
+    for (size_t i = 1; i < n; i++) {
+        struct fl_lua_item x = items[i];
+        size_t j = i;
+        while (j > 0 && items[j - 1].order > x.order) {
+            items[j] = items[j - 1];
+            j--;
+        }
+        items[j] = x;
+    }
 }
 
 static uint32_t member_order(const struct fl_group_def *def, uint32_t tag)
@@ -339,7 +348,7 @@ static void emit(lua_State *L, struct enc *e, size_t first, size_t *off, size_t 
 {
     struct fl_lua_item *items = e->ctx->items + first;
     size_t n = e->nitems - first;
-    qsort(items, n, sizeof *items, item_cmp);
+    sort_items(items, n);
     size_t start = e->used;
     for (size_t i = 0; i < n; i++) {
         struct fl_lua_item *it = &e->ctx->items[first + i];

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Two fixlua processes over loopback, both pinned to CPU 0: the acceptor's script answers each
+# NewOrderSingle with an ExecutionReport built in Lua. Prints, in one run: a bare C TCP
+# ping-pong of the same size (the floor), the fixlua round trip (ping-pong) and pipelined
+# throughput with the file journal (sync=batch), and the acceptor's user-space instructions
+# per order under callgrind. Usage: bench/fixlua_pair.sh [BUILD_DIR] [ORDERS]
+set -euo pipefail
+build=${1:-build}
+orders=${2:-20000}
+here=$(cd "$(dirname "$0")" && pwd)
+fixlua=$(cd "$build" && pwd)/fixlua
+pin="taskset -c 0"
+export FLB_DIR=$(mktemp -d /tmp/flb.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$FLB_DIR"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+$pin "$build/bench/engine" "$orders" 0 bare
+
+run_pair() { # mode count [acceptor prefix]
+  export FLB_MODE=$1 FLB_COUNT=$2 FLB_PORT=$(free_port)
+  rm -rf "$FLB_DIR"/*
+  (cd "$here/fixlua_pair" && ${3:-$pin} "$fixlua" run acceptor.lua >/dev/null 2>"$FLB_DIR/acceptor.err") &
+  local acc=$!
+  sleep 0.5
+  (cd "$here/fixlua_pair" && $pin "$fixlua" run initiator.lua 2>/dev/null)
+  kill -INT $acc 2>/dev/null || true
+  wait $acc 2>/dev/null || true
+}
+
+run_pair pingpong "$orders"
+run_pair pipeline $((orders * 10))
+
+# Instructions per order on the acceptor: the difference between two runs cancels start-up.
+if command -v valgrind >/dev/null; then
+  ir() {
+    run_pair pipeline "$1" "valgrind --tool=callgrind --callgrind-out-file=$FLB_DIR/cg.out" >/dev/null
+    grep -E '^(summary|totals):' "$FLB_DIR/cg.out" | head -1 | awk '{print $2}'
+  }
+  a=$(ir 5000); b=$(ir 25000)
+  echo "fixlua acceptor under callgrind: $(( (b - a) / 20000 )) instructions per order (NOS in, ER out, Lua script)"
+fi
