@@ -18,11 +18,12 @@ $pin "$build/bench/engine" "$orders" 0 bare
 
 run_pair() { # mode count [acceptor prefix]
   export FLB_MODE=$1 FLB_COUNT=$2 FLB_PORT=$(free_port)
-  rm -rf "$FLB_DIR"/*
-  (cd "$here/fixlua_pair" && ${3:-$pin} "$fixlua" run acceptor.lua >/dev/null 2>"$FLB_DIR/acceptor.err") &
+  rm -rf "$FLB_DIR"/acceptor "$FLB_DIR"/initiator
+  (cd "$here/fixlua_pair" && exec ${3:-$pin} "$fixlua" run acceptor.lua >/dev/null 2>"$FLB_DIR/acceptor.err") &
   local acc=$!
-  sleep 0.5
-  (cd "$here/fixlua_pair" && $pin "$fixlua" run initiator.lua 2>/dev/null)
+  sleep ${4:-0.5}
+  (cd "$here/fixlua_pair" && exec $pin "$fixlua" run initiator.lua 2>"$FLB_DIR/initiator.err") ||
+    echo "initiator failed: $(tail -2 "$FLB_DIR/initiator.err")"
   kill -INT $acc 2>/dev/null || true
   wait $acc 2>/dev/null || true
 }
@@ -33,7 +34,7 @@ run_pair pipeline $((orders * 10))
 # Instructions per order on the acceptor: the difference between two runs cancels start-up.
 if command -v valgrind >/dev/null; then
   ir() {
-    run_pair pipeline "$1" "valgrind --tool=callgrind --callgrind-out-file=$FLB_DIR/cg.out" >/dev/null
+    run_pair pipeline "$1" "valgrind --tool=callgrind --callgrind-out-file=$FLB_DIR/cg.out" 3 >/dev/null
     grep -E '^(summary|totals):' "$FLB_DIR/cg.out" | head -1 | awk '{print $2}'
   }
   a=$(ir 5000); b=$(ir 25000)
