@@ -778,12 +778,17 @@ static int queue_outbound(struct fl_session *s, const char *type, size_t tl, con
     return FL_OK;
 }
 
+/* Encoded "tag=value<SOH>" fields: ends with SOH and holds no empty value ("=<SOH>"), which
+ * the peer would have to reject. Data fields may contain SOH, so that is all that is checked. */
 static int check_encoded_fields(const char *p, size_t n)
 {
     if (n == 0)
         return FL_OK;
-    if (p[n - 1] != SOH)
+    if (p[n - 1] != SOH || p[0] == SOH)
         return FL_EINVAL;
+    for (size_t i = 1; i < n; i++)
+        if (p[i] == SOH && p[i - 1] == '=')
+            return FL_EINVAL;
     return FL_OK;
 }
 

@@ -546,8 +546,9 @@ static int check_logon_fields(struct fl_session *s, const struct inbound *in, in
         logout_and_disconnect(s, "HeartBtInt(108) missing or invalid", now);
         return 0;
     }
-    if (s->cfg.role == FL_ROLE_ACCEPTOR && hb != 0 &&
-        (hb < s->cfg.heartbeat_min || hb > s->cfg.heartbeat_max)) {
+    if ((s->cfg.role == FL_ROLE_ACCEPTOR && hb != 0 &&
+         (hb < s->cfg.heartbeat_min || hb > s->cfg.heartbeat_max)) ||
+        hb > 86400) {
         snprintf(text, sizeof text, "HeartBtInt(108) %lld outside the accepted %d..%d", (long long)hb,
                  s->cfg.heartbeat_min, s->cfg.heartbeat_max);
         logout_and_disconnect(s, text, now);

@@ -285,6 +285,19 @@ end:
 }
 
 /* Initiator: the peer answers our Logon with a Logout. */
+/* Initiator: an answer with an absurd HeartBtInt is refused, not cast into the timers. */
+FL_TEST(initiator_logon_answer_heartbeat_out_of_range)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_INITIATOR, "FIX.4.4") == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=99999999999");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "5"));
+    FL_CHECK_INT(h.disconnected, 1);
+end:
+    h_close(&h);
+}
+
 FL_TEST(initiator_logon_refused_by_peer)
 {
     struct harness h;
@@ -929,6 +942,7 @@ FL_TEST(outbound_queue_is_bounded)
         FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, b, sizeof b - 1, h.now) == FL_OK);
     FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, b, sizeof b - 1, h.now) == FL_EAGAIN);
     FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, "11=x", 4, h.now) == FL_EINVAL);
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, "11=\00155=X\001", 9, h.now) == FL_EINVAL);
 end:
     h_close(&h);
 }
@@ -1305,6 +1319,7 @@ int main(int argc, char **argv)
     FL_RUN(logon_deferred_then_rejected_and_timeout);
     FL_RUN(initiator_logon_and_timeout);
     FL_RUN(initiator_logon_refused_by_peer);
+    FL_RUN(initiator_logon_answer_heartbeat_out_of_range);
     FL_RUN(initiator_reset_on_logon);
     FL_RUN(t2b_seq_too_high_queue_and_resend);
     FL_RUN(t2b_resend_request_in_chunks);
