@@ -9,61 +9,9 @@
 
 #include "fl_store.h"
 #include "fl_test.h"
+#include "store_harness.h"
 
 #define T0 1700000000000000000LL    /* 2023-11-14 22:13:20 UTC, in ns */
-
-struct want {
-    uint64_t seq;
-    const char *data;
-};
-
-/* Commits one batch of NUL-terminated messages. */
-static int commit_msgs(struct fl_store *s, uint64_t next_target, uint64_t next_sender,
-                       const struct want *m, size_t n)
-{
-    struct fl_store_msg msgs[16];
-    struct fl_store_batch b = {next_target, next_sender, n ? msgs : NULL, n};
-
-    for (size_t i = 0; i < n && i < 16; i++)
-        msgs[i] = (struct fl_store_msg){m[i].seq, m[i].data, strlen(m[i].data)};
-    return fl_store_commit(s, &b);
-}
-
-/* True if iterating [begin, end] yields exactly w[0..n), in order, byte for byte, and the
- * iterator then stays at its end. Prints the first difference. */
-static int iter_matches(struct fl_store *s, uint64_t begin, uint64_t end, const struct want *w,
-                        size_t n)
-{
-    struct fl_store_iter *it = NULL;
-    uint64_t seq;
-    const char *d;
-    size_t len, i = 0;
-    int rc, ok = 0;
-
-    rc = fl_store_iter_open(s, begin, end, &it);
-    if (rc != FL_OK) {
-        fprintf(stderr, "  iter_open: %d\n", rc);
-        return 0;
-    }
-    while ((rc = fl_store_iter_next(it, &seq, &d, &len)) == FL_OK) {
-        if (i >= n || seq != w[i].seq || len != strlen(w[i].data) || memcmp(d, w[i].data, len)) {
-            fprintf(stderr, "  [%llu,%llu] item %zu: got seq %llu \"%.*s\"\n",
-                    (unsigned long long)begin, (unsigned long long)end, i,
-                    (unsigned long long)seq, (int)len, d);
-            goto out;
-        }
-        i++;
-    }
-    if (rc != FL_ENOENT || i != n) {
-        fprintf(stderr, "  [%llu,%llu]: rc %d after %zu items, want %zu\n",
-                (unsigned long long)begin, (unsigned long long)end, rc, i, n);
-        goto out;
-    }
-    ok = fl_store_iter_next(it, &seq, &d, &len) == FL_ENOENT;
-out:
-    fl_store_iter_close(it);
-    return ok;
-}
 
 FL_TEST(new_store_starts_at_one_one_with_its_creation_time)
 {
