@@ -68,6 +68,7 @@
 #include "fl_session.h"
 #include "fl_store.h"
 #include "fl_test.h"
+#include "msg_check.h"
 
 #define ROUNDS 40
 #define WINDOW 256
@@ -119,27 +120,6 @@ static uint64_t next_rand(uint64_t *x)
     *x ^= *x >> 7;
     *x ^= *x << 17;
     return *x;
-}
-
-static int64_t int_field(const struct fl_msg *m, uint32_t tag)
-{
-    int64_t v = -1;
-    if (fl_msg_get_int(m, tag, &v) != FL_OK)
-        return -1;
-    return v;
-}
-
-static int is_type(const struct fl_msg *m, const char *t)
-{
-    const char *p;
-    size_t n;
-    return fl_msg_get_str(m, 35, &p, &n) == FL_OK && n == strlen(t) && memcmp(p, t, n) == 0;
-}
-
-static int poss_dup(const struct fl_msg *m)
-{
-    int v = 0;
-    return fl_msg_get_bool(m, 43, &v) == FL_OK && v;
 }
 
 /* Writes all of p[0..n) to a blocking socket; 0, or -1 once the peer is gone. */

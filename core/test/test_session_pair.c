@@ -43,6 +43,7 @@
 #include "fl_session.h"
 #include "fl_store.h"
 #include "fl_test.h"
+#include "msg_check.h"
 
 #define T0 INT64_C(1795341600000000000) /* 2026-11-22 10:00:00 UTC */
 #define MS INT64_C(1000000)
@@ -149,27 +150,6 @@ static void rx_append(struct side *sd, const char *p, size_t n)
     }
     memcpy(sd->rx + sd->rx_len, p, n);
     sd->rx_len += n;
-}
-
-static int64_t int_field(const struct fl_msg *m, uint32_t tag)
-{
-    int64_t v = -1;
-    if (fl_msg_get_int(m, tag, &v) != FL_OK)
-        return -1;
-    return v;
-}
-
-static int is_type(const struct fl_msg *m, const char *t)
-{
-    const char *p;
-    size_t n;
-    return fl_msg_get_str(m, 35, &p, &n) == FL_OK && n == strlen(t) && memcmp(p, t, n) == 0;
-}
-
-static int poss_dup(const struct fl_msg *m)
-{
-    int v = 0;
-    return fl_msg_get_bool(m, 43, &v) == FL_OK && v;
 }
 
 /* ---- io callbacks ---- */
