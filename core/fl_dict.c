@@ -435,6 +435,64 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Finds a multiplier that sends every key of a sorted, duplicate-free list to its own slot of a
+ * power-of-two table, trying a fixed sequence of odd constants over growing table sizes (so the
+ * result does not change between runs). Empty slots hold 0, the key of the empty value, which
+ * the validator never looks up. Leaves the field without a table when nothing fits (it then
+ * uses a binary search). */
+static int build_enum_table(struct dict_builder *b, struct fl_dict_field *f)
+{
+    const uint64_t *keys = f->enum_keys;
+    uint32_t n = f->nenums, bits = 1;
+    while ((1u << bits) < 2 * n)
+        bits++;
+    uint64_t seed = 0x9E3779B97F4A7C15u;
+    for (uint32_t grow = 0; grow < 4 && bits + grow <= 20; grow++) {
+        uint32_t size = 1u << (bits + grow), shift = 64 - (bits + grow);
+        uint64_t *t = dict_arena_alloc(&b->d->arena, size * sizeof *t);
+        if (!t)
+            return oom(b);
+        for (uint32_t attempt = 0; attempt < 64; attempt++) {
+            /* splitmix64 step: well-mixed odd multipliers */
+            uint64_t z = (seed += 0x9E3779B97F4A7C15u);
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+            uint64_t mul = (z ^ (z >> 31)) | 1u;
+            memset(t, 0, size * sizeof *t);
+            uint32_t i = 0;
+            for (; i < n; i++) {
+                uint64_t *slot = &t[(keys[i] * mul) >> shift];
+                if (*slot)
+                    break;
+                *slot = keys[i];
+            }
+            if (i == n) {
+                f->enum_table = t;
+                f->enum_mul = mul;
+                f->enum_shift = shift;
+                return FL_OK;
+            }
+        }
+    }
+    return FL_OK;
+}
+
+/* 1 when the value passes the validator's INT check (is_int() in fl_dict_validate.c): an
+ * optional '-' then digits, longer ones within int64 range. */
+static int enum_value_is_int(const char *p, size_t n)
+{
+    int64_t v;
+    size_t i = n > 1 && p[0] == '-';
+    if (n - i > 18)
+        return fl_parse_int(p, n, &v) == FL_OK;
+    if (i >= n)
+        return 0;
+    for (; i < n; i++)
+        if ((unsigned)(p[i] - '0') > 9)
+            return 0;
+    return 1;
+}
+
 static int build_enums(struct dict_builder *b, const struct ir_field *irf, struct fl_dict_field *f)
 {
     if (irf->nenums == 0)
@@ -478,6 +536,13 @@ static int build_enums(struct dict_builder *b, const struct ir_field *irf, struc
             keys[i] = dict_enum_key(out[i].value, out[i].value_len);
         qsort(keys, n, sizeof *keys, cmp_u64);
         f->enum_keys = keys;
+        uint32_t ints = 1;
+        for (uint32_t i = 0; i < n; i++)
+            ints &= (uint32_t)enum_value_is_int(out[i].value, out[i].value_len);
+        f->enum_ints = ints;
+        int rc = build_enum_table(b, f);
+        if (rc != FL_OK)
+            return rc;
     }
     if (one_byte) {
         uint32_t *set = dict_arena_alloc(&b->d->arena, 8 * sizeof *set);
@@ -668,11 +733,11 @@ static int make_layout(struct dict_builder *b, const struct flat *fl, struct fl_
         while (index[h].tag && index[h].tag != m->tag)
             h = (h + 1) & mask;
         if (index[h].tag) {
-            members[index[h].member].required |= m->required;
+            members[DICT_SLOT_MEMBER(index[h].member)].required |= m->required;
             continue;
         }
         index[h].tag = m->tag;
-        index[h].member = k;
+        index[h].member = k << 8 | dict_slot_kind(m);
         members[k++] = *m;
     }
     for (uint32_t i = 0; i < k; i++) {
@@ -868,6 +933,8 @@ static int build_messages(struct dict_builder *b)
         if (rc != FL_OK)
             return rc;
         d->type_index[h] = ++d->nmessages;
+        if (c->msg_type_len == 1 && (unsigned char)c->msg_type[0] < 128)
+            d->type_one[(unsigned char)c->msg_type[0]] = d->nmessages;
         if (c->msg_type_len == 1 && c->msg_type[0] == 'j')
             d->has_business_reject = 1;
     }
@@ -1038,6 +1105,10 @@ int fl_dict_enum_value(const struct fl_dict_field *f, const char *name, size_t n
 const struct fl_dict_message *dict_own_message(const struct fl_dict *d, const char *msg_type,
                                                size_t n)
 {
+    if (n == 1 && (unsigned char)msg_type[0] < 128) {
+        uint32_t i = d->type_one[(unsigned char)msg_type[0]];
+        return i ? &d->messages[i - 1] : NULL;
+    }
     uint32_t h = dict_hash_bytes(msg_type, n) & d->type_mask;
     for (;;) {
         uint32_t i = d->type_index[h];

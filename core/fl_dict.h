@@ -89,6 +89,12 @@ struct fl_dict_field {
                                         * one byte */
     const uint64_t *enum_keys;         /* internal: values packed in 8 bytes, sorted, when all
                                         * fit; NULL otherwise */
+    const uint64_t *enum_table;        /* internal: enum_keys as a collision-free hash table
+                                        * (slot (key * enum_mul) >> enum_shift); NULL: none */
+    uint64_t enum_mul;                 /* internal */
+    uint32_t enum_shift;               /* internal */
+    uint32_t enum_ints;                /* internal: 1 when every value is an INT, so a value
+                                        * found needs no format check */
     uint32_t name_len;
     uint32_t nenums;
     uint32_t open_enums;               /* 1: the list names common values only (built-in
@@ -110,7 +116,8 @@ struct fl_dict_member {
 /* Internal index slot: tag -> member index (open addressing, tag 0 marks an empty slot). */
 struct fl_dict_slot {
     uint32_t tag;
-    uint32_t member;
+    uint32_t member;                   /* index << 8 | what the validator does beyond
+                                        * "not empty" (0: nothing) */
 };
 
 /* An ordered member list with a tag index. */

@@ -48,6 +48,8 @@ struct fl_dict {
     uint32_t nmessages;
     uint32_t type_mask;
     uint32_t *type_index;               /* open addressing by MsgType: message index + 1 */
+    uint32_t type_one[128];             /* one-character MsgTypes: message index + 1 (the
+                                         * common case, without hashing) */
     uint32_t has_business_reject;       /* the version defines BusinessMessageReject(j) */
     struct fl_dict_message header;
     struct fl_dict_message trailer;
@@ -61,34 +63,42 @@ char *dict_arena_strdup(struct dict_arena *a, const char *s, size_t n);
 /* Hash of a byte string (FNV-1a). */
 uint32_t dict_hash_bytes(const char *p, size_t n);
 
+/* A slot's `member` word: the member index above, in the low byte what the validator has to
+ * do with the value beyond "not empty" (0 for a plain string member that opens no group), so
+ * the common case needs no look at the member itself. */
+#define DICT_SLOT_MEMBER(w) ((w) >> 8)
+#define DICT_SLOT_GROUP 0x80u
+/* A slot probe that found nothing (member words stay below 2^28, DICT_MAX_MEMBERS << 8). */
+#define DICT_SLOT_NONE UINT32_MAX
+
+/* Slot word of `tag` in an index, or DICT_SLOT_NONE. */
+static inline uint32_t dict_layout_probe(const struct fl_dict_slot *index, uint32_t mask,
+                                         uint32_t tag)
+{
+    uint32_t h = ((tag * 0x9E3779B1u) >> 16) & mask;
+    for (;;) {
+        if (index[h].tag == tag)
+            return index[h].member;
+        if (index[h].tag == 0)
+            return DICT_SLOT_NONE;
+        h = (h + 1) & mask;
+    }
+}
+
 /* Index lookup used by the validator and the lookups. */
 static inline const struct fl_dict_member *dict_layout_find(const struct fl_dict_layout *l,
                                                             uint32_t tag)
 {
-    uint32_t mask = l->index_mask;
-    uint32_t h = ((tag * 0x9E3779B1u) >> 16) & mask;
-    for (;;) {
-        const struct fl_dict_slot *s = &l->index[h];
-        if (s->tag == tag)
-            return &l->members[s->member];
-        if (s->tag == 0)
-            return NULL;
-        h = (h + 1) & mask;
-    }
+    uint32_t w = dict_layout_probe(l->index, l->index_mask, tag);
+    return w == DICT_SLOT_NONE ? NULL : &l->members[DICT_SLOT_MEMBER(w)];
 }
 
 /* Index of `tag` in a layout's member list, or -1. */
 static inline int32_t dict_layout_index(const struct fl_dict_slot *index, uint32_t mask,
                                         uint32_t tag)
 {
-    uint32_t h = ((tag * 0x9E3779B1u) >> 16) & mask;
-    for (;;) {
-        if (index[h].tag == tag)
-            return (int32_t)index[h].member;
-        if (index[h].tag == 0)
-            return -1;
-        h = (h + 1) & mask;
-    }
+    uint32_t w = dict_layout_probe(index, mask, tag);
+    return w == DICT_SLOT_NONE ? -1 : (int32_t)DICT_SLOT_MEMBER(w);
 }
 
 /* An enum value of at most 8 bytes as one integer (values never hold NUL bytes). */
@@ -160,12 +170,18 @@ static inline enum dict_check dict_field_check(const struct fl_dict_field *f)
     }
 }
 
-/* 1 when the field's sorted enum_keys hold the value (values of more than 8 bytes never do). */
-static inline int dict_enum_keys_have(const struct fl_dict_field *f, const char *p, size_t n)
+/* Low byte of a member's slot word: its value check, DICT_SLOT_GROUP when it opens a group. */
+static inline uint32_t dict_slot_kind(const struct fl_dict_member *m)
 {
-    if (n > 8)
-        return 0;
-    uint64_t k = dict_enum_key(p, n);
+    return m->checks | (m->group ? DICT_SLOT_GROUP : 0u);
+}
+
+/* 1 when the field's enum_keys hold the value (values of more than 8 bytes never do): one
+ * probe of the collision-free table, or a binary search when the loader found no table. */
+static inline int dict_enum_keys_have_key(const struct fl_dict_field *f, uint64_t k)
+{
+    if (f->enum_table)
+        return f->enum_table[(k * f->enum_mul) >> f->enum_shift] == k;
     const uint64_t *keys = f->enum_keys;
     uint32_t lo = 0, hi = f->nenums;
     while (lo < hi) {
@@ -176,6 +192,11 @@ static inline int dict_enum_keys_have(const struct fl_dict_field *f, const char 
             hi = mid;
     }
     return lo < f->nenums && keys[lo] == k;
+}
+
+static inline int dict_enum_keys_have(const struct fl_dict_field *f, const char *p, size_t n)
+{
+    return n <= 8 && dict_enum_keys_have_key(f, dict_enum_key(p, n));
 }
 
 /* Field of this dictionary alone (no application fallback). */
@@ -306,10 +327,6 @@ int dict_builder_item(struct dict_builder *b, int32_t container, int32_t group,
 /* Resolves and indexes everything. On FL_OK *out owns the dictionary and the builder is spent
  * (discard it all the same); on failure the error is in errbuf. */
 int dict_builder_finish(struct dict_builder *b, struct fl_dict **out);
-
-/* fl_dict_builtin() with the table error reported (for the self-test). */
-int dict_builtin_build(const char *begin_string, struct fl_dict **out, char *errbuf,
-                       size_t errlen);
 
 /* fl_dict_builtin() with the table error reported (for the self-test). */
 int dict_builtin_build(const char *begin_string, struct fl_dict **out, char *errbuf,

@@ -9,7 +9,9 @@
  * Required members are checked when their section or entry ends. Values are checked by type
  * with the rules of the fl_msg.h parsers (syntax only, inline for the common types, picked per
  * member at load time), and against the enum list (a 256-bit set for one-character values, a
- * sorted array of values packed in 64 bits otherwise).
+ * collision-free hash table of values packed in 64 bits otherwise). Each index slot carries,
+ * next to the member index, whether the value needs more than "not empty", so a plain string
+ * field costs a probe, a stamp and a length test.
  *
  * Reject reasons follow the FIX session test cases (14a-14i, 2q, 2r): tag unknown to the
  * dictionary 0, known but not for this message 2, missing 1, empty 4, not an enum value 5, bad
@@ -27,10 +29,12 @@
 /* The walk is a tight loop; keeping rare paths (rejects, unknown tags) out of line leaves the
  * compiler registers for it. */
 #if defined(__GNUC__)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define COLD static __attribute__((noinline, cold))
 #define NOINLINE static __attribute__((noinline))
 #else
+#define UNLIKELY(x) (x)
 #define ALWAYS_INLINE static inline
 #define COLD static
 #define NOINLINE static
@@ -272,6 +276,64 @@ static inline int is_timestamp(const char *p, size_t n)
     return n >= 17 && p[8] == '-' && is_date(p) && is_time(p + 9, n - 9);
 }
 
+/* Word-at-a-time checks of values of at most 8 bytes: the value read as one little-endian
+ * word, the bytes after it zeroed (never a digit, '.' or '-'), so that each test is a few
+ * operations instead of a loop. Used when the message holds 8 bytes from the value on (the
+ * SOH and the fields after it), which is all but the last few bytes of a message. Each byte
+ * test is exact: no carry crosses a byte. */
+#define BYTES_LOW UINT64_C(0x7F7F7F7F7F7F7F7F)
+#define BYTES_HIGH UINT64_C(0x8080808080808080)
+
+ALWAYS_INLINE int value_word(const char *p, uint32_t n, const char *end, uint64_t *x)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n > 8 || end - p < 8)
+        return 0;
+    memcpy(x, p, 8);
+    if (n < 8)
+        *x &= (UINT64_C(1) << (8 * n)) - 1;
+    return 1;
+#else
+    (void)p, (void)n, (void)end, (void)x;
+    return 0;
+#endif
+}
+
+/* High bit set in each byte that is not an ASCII digit. */
+static inline uint64_t word_nondigits(uint64_t x)
+{
+    uint64_t t = x ^ UINT64_C(0x3030303030303030);
+    return (((t & BYTES_LOW) + UINT64_C(0x7676767676767676)) | t) & BYTES_HIGH;
+}
+
+/* High bit set in each byte equal to '.'. */
+static inline uint64_t word_dots(uint64_t x)
+{
+    uint64_t u = x ^ UINT64_C(0x2E2E2E2E2E2E2E2E);
+    return ~(((u & BYTES_LOW) + BYTES_LOW) | u) & BYTES_HIGH;
+}
+
+/* High bits of the first n (1..8) bytes. */
+static inline uint64_t word_first(uint32_t n)
+{
+    return n >= 8 ? BYTES_HIGH : BYTES_HIGH & ((UINT64_C(1) << (8 * n)) - 1);
+}
+
+/* is_int() of a value word. */
+static inline int word_is_int(uint64_t x, uint32_t n)
+{
+    uint64_t minus = n > 1 && (x & 0xFFu) == '-' ? 0x80u : 0u;
+    return (word_nondigits(x) & word_first(n) & ~minus) == 0;
+}
+
+/* is_decimal() of a value word. */
+static inline int word_is_decimal(uint64_t x, uint32_t n)
+{
+    uint64_t first = word_first(n), nd = word_nondigits(x) & first;
+    uint64_t dots = word_dots(x) & first, minus = (x & 0xFFu) == '-' ? 0x80u : 0u;
+    return (nd & ~dots & ~minus) == 0 && (dots & (dots - 1)) == 0 && nd != first;
+}
+
 static int check_format(const struct fl_dict_field *fd, const char *p, size_t n)
 {
     int64_t iv;
@@ -367,6 +429,7 @@ static int check_rules(const struct fl_dict_field *fd, const char *p, size_t n)
 struct vctx {
     const struct fl_msg *m;
     const char *buf;
+    const char *end;               /* buf + the message length */
     const struct fl_field *f;
     uint32_t n;
     const struct fl_validate_opts *o;
@@ -405,20 +468,26 @@ static inline const char *value_of(const struct vctx *c, uint32_t i)
     return c->buf + c->f[i].off;
 }
 
-/* 0 when the value of a member suits it, else the reject reason. The common types are checked
- * inline; the others go through check_rules(). */
-ALWAYS_INLINE int member_value(const struct fl_dict_member *mem, const char *p, uint32_t n)
+/* 0 when the non-empty value of a member suits it, else the reject reason. The common types
+ * are checked inline, short values a word at a time; the others go through check_rules(). */
+ALWAYS_INLINE int member_value(const struct fl_dict_member *mem, const char *p, uint32_t n,
+                               const char *end)
 {
-    if (n == 0)
-        return FL_REJECT_TAG_WITHOUT_VALUE;
-    if (mem->checks == DICT_CHECK_NONE) /* strings: the most common case, no jump table */
-        return 0;
+    uint64_t x;
     switch ((enum dict_check)mem->checks) {
+    case DICT_CHECK_NONE:
+        return 0;
     case DICT_CHECK_UINT:
+        if (value_word(p, n, end, &x))
+            return (word_nondigits(x) & word_first(n)) == 0 ? 0 : check_rules(mem->field, p, n);
         return n <= 18 && all_digits(p, n) ? 0 : check_rules(mem->field, p, n);
     case DICT_CHECK_INT:
+        if (value_word(p, n, end, &x))
+            return word_is_int(x, n) ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
         return is_int(p, n) ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
     case DICT_CHECK_DECIMAL:
+        if (value_word(p, n, end, &x))
+            return word_is_decimal(x, n) ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
         return is_decimal(p, n) ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
     case DICT_CHECK_CHAR:
         return n == 1 ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
@@ -434,8 +503,19 @@ ALWAYS_INLINE int member_value(const struct fl_dict_member *mem, const char *p, 
     case DICT_CHECK_TIMESTAMP:
         return is_timestamp(p, n) ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
     case DICT_CHECK_ENUM:
+        if (value_word(p, n, end, &x))
+            return dict_enum_keys_have_key(mem->field, x) ? 0 : FL_REJECT_VALUE_OUT_OF_RANGE;
         return dict_enum_keys_have(mem->field, p, n) ? 0 : FL_REJECT_VALUE_OUT_OF_RANGE;
     case DICT_CHECK_INT_ENUM:
+        /* A listed value is an INT when all of them are: the format check is then needed only
+         * to tell a bad format (6) from a value out of range (5). */
+        if (value_word(p, n, end, &x)) {
+            if (mem->field->enum_ints && dict_enum_keys_have_key(mem->field, x))
+                return 0;
+            if (!word_is_int(x, n))
+                return FL_REJECT_INCORRECT_DATA_FORMAT;
+            return dict_enum_keys_have_key(mem->field, x) ? 0 : FL_REJECT_VALUE_OUT_OF_RANGE;
+        }
         if (!is_int(p, n))
             return FL_REJECT_INCORRECT_DATA_FORMAT;
         return dict_enum_keys_have(mem->field, p, n) ? 0 : FL_REJECT_VALUE_OUT_OF_RANGE;
@@ -475,15 +555,18 @@ static inline uint32_t next_gen(struct vctx *c)
     return ++c->v->gen;
 }
 
-static int check_required(struct vctx *c, const struct level *lv, int64_t idx)
+COLD int missing(struct vctx *c, const struct fl_dict_layout *l, uint32_t r, int64_t idx)
+{
+    return reject(c, FL_REJECT_REQUIRED_TAG_MISSING, l->members[r].tag, idx);
+}
+
+ALWAYS_INLINE int check_required(struct vctx *c, const struct level *lv, int64_t idx)
 {
     const struct fl_dict_layout *l = lv->l;
-    const uint32_t *stamp = c->stamp + lv->base;
-    for (uint32_t k = 0; k < l->nrequired; k++) {
-        uint32_t r = l->required[k];
-        if (stamp[r] != lv->gen)
-            return reject(c, FL_REJECT_REQUIRED_TAG_MISSING, l->members[r].tag, idx);
-    }
+    const uint32_t *stamp = c->stamp + lv->base, *req = l->required, *end = req + l->nrequired;
+    for (; req < end; req++)
+        if (UNLIKELY(stamp[*req] != lv->gen))
+            return missing(c, l, *req, idx);
     return FL_OK;
 }
 
@@ -512,25 +595,49 @@ static int listed_outside(const struct vctx *c, const struct level *lv, uint32_t
 static uint32_t walk_group(struct vctx *c, const struct fl_dict_group *g, uint32_t ci,
                            const struct level *parent, uint32_t base);
 
-/* Takes field i as member `mem` of the list lv, whose stamp for that member is *slice: rejects
- * a repeat, checks the value, walks the group a NumInGroup opens. Returns the next field index,
- * or FAILED. Forced inline: it runs once per field, and as a call it costs more than its body. */
-#define FAILED UINT32_MAX
-ALWAYS_INLINE uint32_t take(struct vctx *c, uint32_t *slice, uint32_t gen,
-                            const struct fl_dict_member *mem, uint32_t i, const struct level *lv,
-                            uint32_t top)
+/* Rejects field i with `reason`, its tag as RefTagID; returns FAILED. A walk step that
+ * succeeds returns the index of the next field, never 0. */
+#define FAILED 0u
+COLD uint32_t fail(struct vctx *c, int reason, uint32_t i)
 {
-    if (*slice == gen) {
-        reject(c, FL_REJECT_TAG_APPEARS_MORE_THAN_ONCE, mem->tag, i);
-        return FAILED;
-    }
-    *slice = gen;
-    const struct fl_field *f = &c->f[i];
-    int r = member_value(mem, c->buf + f->off, f->len);
-    if (r) {
-        reject(c, r, mem->tag, i);
-        return FAILED;
-    }
+    reject(c, reason, c->f[i].tag, i);
+    return FAILED;
+}
+
+/* Finds `tag` in an open-addressed member index: sets w to its slot word, or jumps to `miss`.
+ * A macro so the hit path stays straight-line code in every loop. */
+#define PROBE(index, mask, tag, w, miss)                                                        \
+    do {                                                                                        \
+        uint32_t h_ = (((tag) * 0x9E3779B1u) >> 16) & (mask);                                   \
+        while (UNLIKELY((index)[h_].tag != (tag))) {                                            \
+            if ((index)[h_].tag == 0)                                                           \
+                goto miss;                                                                      \
+            h_ = (h_ + 1) & (mask);                                                             \
+        }                                                                                       \
+        (w) = (index)[h_].member;                                                               \
+    } while (0)
+
+/* Takes field i as the member whose slot word is w in the list lv, whose stamps start at
+ * `stamp`: rejects a repeat or an empty value, checks the value when the slot says so, walks
+ * the group a NumInGroup opens. Returns the next field index, or FAILED. Forced inline: it runs
+ * once per field, and the plain-string case must stay a handful of instructions. */
+ALWAYS_INLINE uint32_t take(struct vctx *c, const struct fl_field *fs, uint32_t *stamp,
+                            uint32_t gen, uint32_t w, const struct fl_dict_member *members,
+                            uint32_t i, const struct level *lv, uint32_t top)
+{
+    uint32_t k = DICT_SLOT_MEMBER(w);
+    if (UNLIKELY(stamp[k] == gen))
+        return fail(c, FL_REJECT_TAG_APPEARS_MORE_THAN_ONCE, i);
+    stamp[k] = gen;
+    uint32_t len = fs[i].len;
+    if (UNLIKELY(len == 0))
+        return fail(c, FL_REJECT_TAG_WITHOUT_VALUE, i);
+    if ((w & 0xFFu) == 0)
+        return i + 1;
+    const struct fl_dict_member *mem = &members[k];
+    int r = member_value(mem, c->buf + fs[i].off, len, c->end);
+    if (r)
+        return fail(c, r, i);
     return mem->group ? walk_group(c, mem->group, i, lv, top) : i + 1;
 }
 
@@ -559,20 +666,9 @@ static uint32_t walk_group(struct vctx *c, const struct fl_dict_group *g, uint32
     uint32_t i = ci + 1, entries = 0, last = 0, entry_start = ci + 1;
     int strict = c->o->strict_group_order;
     while (i < n) {
-        uint32_t tag = fs[i].tag;
-        int32_t k = dict_layout_index(index, mask, tag);
-        if (k < 0) {
-            /* Not a member: the group ends, unless an open group or an allowed unknown tag keeps
-             * it inside the entry (tags an enclosing list knows always end it). */
-            if (entries == 0 || (!g->open && (any_field(c, tag) || !range_allowed(c->o, tag))) ||
-                listed_outside(c, parent, tag))
-                break;
-            if (unlisted(c, i, 1) != FL_OK)
-                return FAILED;
-            i++;
-            continue;
-        }
-        uint32_t pos = (uint32_t)k;
+        uint32_t tag = fs[i].tag, w;
+        PROBE(index, mask, tag, w, not_member);
+        uint32_t pos = DICT_SLOT_MEMBER(w);
         if (pos == 0) {
             if (entries && check_required(c, &lv, entry_start) != FL_OK)
                 return FAILED;
@@ -590,8 +686,18 @@ static uint32_t walk_group(struct vctx *c, const struct fl_dict_group *g, uint32
         } else {
             last = pos;
         }
-        if ((i = take(c, c->stamp + base + pos, lv.gen, &members[pos], i, &lv, top)) == FAILED)
+        if ((i = take(c, fs, c->stamp + base, lv.gen, w, members, i, &lv, top)) == FAILED)
             return FAILED;
+        continue;
+    not_member:
+        /* Not a member: the group ends, unless an open group or an allowed unknown tag keeps it
+         * inside the entry (tags an enclosing list knows always end it). */
+        if (entries == 0 || (!g->open && (!range_allowed(c->o, tag) || any_field(c, tag))) ||
+            listed_outside(c, parent, tag))
+            break;
+        if (unlisted(c, i, 1) != FL_OK)
+            return FAILED;
+        i++;
     }
     if (entries && check_required(c, &lv, entry_start) != FL_OK)
         return FAILED;
@@ -619,14 +725,15 @@ NOINLINE int walk_message(struct vctx *c, const struct fl_dict_message *msg)
     struct level blv = {bl, tl->nmembers + hl->nmembers, g, NULL};
     uint32_t top = blv.base + bl->nmembers;
     uint32_t *tstamp = c->stamp, *hstamp = c->stamp + hlv.base, *bstamp = c->stamp + blv.base;
-    int32_t k;
+    const struct fl_dict_member *hm = hl->members, *bm = bl->members, *tm = tl->members;
+    uint32_t w, tag;
     while (i < n) {
-        uint32_t tag = fs[i].tag;
-        if ((k = dict_layout_index(hidx, hmask, tag)) >= 0) {
-            if ((i = take(c, hstamp + k, g, &hl->members[k], i, &hlv, top)) == FAILED)
-                return FL_EPROTO;
-            continue;
-        }
+        tag = fs[i].tag;
+        PROBE(hidx, hmask, tag, w, header_miss);
+        if ((i = take(c, fs, hstamp, g, w, hm, i, &hlv, top)) == FAILED)
+            return FL_EPROTO;
+        continue;
+    header_miss:
         /* An allowed unknown tag among the header fields keeps the header open. */
         if (dict_layout_index(bidx, bmask, tag) >= 0 || dict_layout_index(tidx, tmask, tag) >= 0 ||
             !range_allowed(c->o, tag) || any_field(c, tag))
@@ -636,12 +743,12 @@ NOINLINE int walk_message(struct vctx *c, const struct fl_dict_message *msg)
         i++;
     }
     while (i < n) {
-        uint32_t tag = fs[i].tag;
-        if ((k = dict_layout_index(bidx, bmask, tag)) >= 0) {
-            if ((i = take(c, bstamp + k, g, &bl->members[k], i, &blv, top)) == FAILED)
-                return FL_EPROTO;
-            continue;
-        }
+        tag = fs[i].tag;
+        PROBE(bidx, bmask, tag, w, body_miss);
+        if ((i = take(c, fs, bstamp, g, w, bm, i, &blv, top)) == FAILED)
+            return FL_EPROTO;
+        continue;
+    body_miss:
         if (dict_layout_index(tidx, tmask, tag) >= 0)
             break;
         if (dict_layout_index(hidx, hmask, tag) >= 0)
@@ -651,11 +758,13 @@ NOINLINE int walk_message(struct vctx *c, const struct fl_dict_message *msg)
         i++;
     }
     while (i < n) {
-        uint32_t tag = fs[i].tag;
-        if ((k = dict_layout_index(tidx, tmask, tag)) < 0)
-            return reject(c, FL_REJECT_TAG_OUT_OF_ORDER, tag, i);
-        if ((i = take(c, tstamp + k, g, &tl->members[k], i, &tlv, top)) == FAILED)
+        tag = fs[i].tag;
+        PROBE(tidx, tmask, tag, w, trailer_miss);
+        if ((i = take(c, fs, tstamp, g, w, tm, i, &tlv, top)) == FAILED)
             return FL_EPROTO;
+        continue;
+    trailer_miss:
+        return reject(c, FL_REJECT_TAG_OUT_OF_ORDER, tag, i);
     }
     int rc;
     if ((rc = check_required(c, &hlv, -1)) != FL_OK ||
@@ -714,7 +823,7 @@ int fl_dict_validate(const struct fl_dict *d, const struct fl_msg *m,
     if (d->header.body.nmembers == 0)
         return FL_EINVAL;
 
-    struct vctx c = {m, m->buf, m->fields, m->nfields, opts, d, d, v, NULL, res};
+    struct vctx c = {m, m->buf, m->buf + m->len, m->fields, m->nfields, opts, d, d, v, NULL, res};
     if (m->problem != FL_PARSE_OK && m->problem != FL_PARSE_HEADER_ORDER &&
         m->problem != FL_PARSE_REPEATED_TAG) {
         int idx = -1;

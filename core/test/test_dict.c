@@ -712,6 +712,61 @@ end:
         fl_dict_free(all[i]);
 }
 
+/* The validator's enum tables (collision-free hashing of the packed values) find every listed
+ * value and nothing else, and each index slot's word names the member holding its tag. */
+static int layout_slots_ok(const struct fl_dict_layout *l)
+{
+    for (uint32_t h = 0; h <= l->index_mask; h++) {
+        const struct fl_dict_slot *s = &l->index[h];
+        if (s->tag == 0)
+            continue;
+        const struct fl_dict_member *m = &l->members[DICT_SLOT_MEMBER(s->member)];
+        if (m->tag != s->tag || (s->member & 0xFFu) != dict_slot_kind(m))
+            return 0;
+    }
+    return 1;
+}
+
+FL_TEST(test_validator_tables)
+{
+    struct fl_dict *d = NULL;
+    if (!have_shared())
+        return;
+    for (size_t i = 0; i < sizeof shared_names / sizeof shared_names[0]; i++) {
+        d = load_shared(shared_names[i]);
+        FL_CHECK(d != NULL);
+        for (uint32_t k = 0; k < fl_dict_field_count(d); k++) {
+            const struct fl_dict_field *f = fl_dict_field_at(d, k);
+            if (!f->enum_keys)
+                continue;
+            FL_CHECK(f->enum_table != NULL);
+            for (uint32_t e = 0; e < f->nenums; e++) {
+                const struct fl_dict_enum *v = &f->enums[e];
+                FL_CHECK(dict_enum_keys_have(f, v->value, v->value_len));
+                char more[16];
+                if (v->value_len < 8) {
+                    memcpy(more, v->value, v->value_len);
+                    more[v->value_len] = '~';
+                    FL_CHECK(!dict_enum_keys_have(f, more, v->value_len + 1));
+                }
+            }
+            FL_CHECK(!dict_enum_keys_have(f, "~", 1));
+        }
+        FL_CHECK(layout_slots_ok(&fl_dict_header(d)->body));
+        FL_CHECK(layout_slots_ok(&fl_dict_trailer(d)->body));
+        for (uint32_t k = 0; k < fl_dict_message_count(d); k++) {
+            const struct fl_dict_message *m = fl_dict_message_at(d, k);
+            FL_CHECK(layout_slots_ok(&m->body));
+            for (uint32_t g = 0; g < m->ngroups; g++)
+                FL_CHECK(layout_slots_ok(&m->groups[g]->entry));
+        }
+        fl_dict_free(d);
+        d = NULL;
+    }
+end:
+    fl_dict_free(d);
+}
+
 int main(int argc, char **argv)
 {
     FL_TEST_MAIN_BEGIN(argc, argv);
@@ -726,5 +781,6 @@ int main(int argc, char **argv)
     FL_RUN(test_builtin_builds);
     FL_RUN(test_builtin_lookups);
     FL_RUN(test_builtin_matches_xml);
+    FL_RUN(test_validator_tables);
     return FL_TEST_SUMMARY();
 }
