@@ -3,9 +3,10 @@
  * fl_crc32c() is the portable slicing-by-8 algorithm: eight precomputed 256-entry tables let
  * the loop fold 8 input bytes per step instead of 1. The tables are constants (generated once
  * from the reflected polynomial 0x82F63B78 and pasted below) so there is no lazy initialisation
- * and no mutable static state; any number of threads and stores may call it. No SSE4.2 path:
- * the journal hashes a few hundred bytes per commit, well below the cost of the write() that
- * follows, and the portable code runs everywhere. Depends on nothing but libc. */
+ * and no mutable static state; any number of threads and stores may call it. On x86-64 with
+ * SSE4.2 (the CPU is asked once, by the compiler's runtime) the crc32 instruction does 8 bytes
+ * per step: the journal hashes every message, and under callgrind the table loop cost ~840
+ * instructions per order of bench/fixlua_pair against ~100 for the instruction. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -383,9 +384,42 @@ static uint32_t load_le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FL_CRC32C_HW 1
+#include <string.h>
+
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const unsigned char *b,
+                                                               size_t n)
+{
+    uint64_t c = ~crc;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        c = __builtin_ia32_crc32di(c, w);
+        b += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--)
+        c32 = __builtin_ia32_crc32qi(c32, *b++);
+    return ~c32;
+}
+#endif
+
 /* CRC-32C of p[0..n) continuing from crc: fl_crc32c(fl_crc32c(0, a, na), b, nb) equals the CRC
  * of a followed by b. Start with 0. Borrows p until return. */
 uint32_t fl_crc32c(uint32_t crc, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+
+#ifdef FL_CRC32C_HW
+    if (__builtin_cpu_supports("sse4.2"))
+        return crc32c_sse42(crc, b, n);
+#endif
+    return fl_crc32c_portable(crc, b, n);
+}
+
+uint32_t fl_crc32c_portable(uint32_t crc, const void *p, size_t n)
 {
     const unsigned char *b = p;
 

@@ -122,5 +122,7 @@ static inline void fl_store_close(struct fl_store *s)
 
 /* CRC-32C of p[0..n) continuing from crc (start with 0). */
 uint32_t fl_crc32c(uint32_t crc, const void *p, size_t n);
+/* The same without the SSE4.2 instruction (what other CPUs run; tests compare the two). */
+uint32_t fl_crc32c_portable(uint32_t crc, const void *p, size_t n);
 
 #endif

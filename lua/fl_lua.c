@@ -78,6 +78,8 @@ static int ctx_gc(lua_State *L)
     fl_dict_free(ctx->dict);
     free(ctx->scratch);
     free(ctx->items);
+    free(ctx->fast_items);
+    free(ctx->fast_out);
     fl_msg_release(&ctx->parse);
     memset(ctx, 0, sizeof *ctx);
     return 0;

@@ -115,7 +115,22 @@ struct fl_lua_ctx {
     struct fl_lua_item *items;     /* encoder field list (grown, reused) */
     size_t items_cap;
     struct fl_msg parse;           /* reusable parse target (on_outbound, should_replay...) */
+    struct fl_lua_fast_item *fast_items; /* lua/fixlua/fast.lua's field list (FL_LUA_FAST_ITEMS) */
+    char *fast_out;                /* its fields put in order (grown, reused) */
+    size_t fast_out_cap;
 };
+
+/* One field written by lua/fixlua/fast.lua: "tag=value<SOH>" at scratch[off, off+len); kind 1
+ * is an extra header field, 0 a body field. The Lua side declares the same four uint32_t. */
+struct fl_lua_fast_item {
+    uint32_t tag;
+    uint32_t kind;
+    uint32_t off;
+    uint32_t len;
+};
+#define FL_LUA_FAST_ITEMS 1024
+/* Bytes fast.lua leaves writable behind each field so it can be moved 16 bytes at a time. */
+#define FL_LUA_FAST_SLACK 16
 
 /* One field collected by the encoder: value bytes at scratch[off..off+len) (for a group: its
  * whole encoding, count field included). */
@@ -253,6 +268,14 @@ struct fl_lua_msg {
     struct fl_msg own;             /* owned: index over own.owned */
 };
 
+/* The FFI readers of lua/fixlua/fast.lua (see fl_lua_msg.c); they never touch a lua_State. */
+int32_t fl_lua_fast_field(const struct fl_lua_msg *o, uint32_t tag, const struct fl_lua_ctx *names,
+                          const char **p);
+/* A Lua number as a FIX value: integers plain, else the shortest decimal that reads back the
+ * same, never an exponent. Writes at most 64 bytes to dst; returns the length. */
+size_t fl_lua_format_number(char *dst, double v);
+/* Header fields the engine writes itself (a script may not send them). */
+int fl_lua_engine_owned(uint32_t tag);
 /* Registers the message metatable and functions into the module table at -1. May raise. */
 FL_LUA_MAY_RAISE void fl_lua_msg_open(lua_State *L);
 /* Creates a view box (m NULL) for a vm. [-0,+1] may raise. */

@@ -66,6 +66,8 @@ struct fl_lua_sess {
 struct fl_lua_sess *fl_lua_engine_find(struct fl_lua_engine *eng, const char *name);
 /* Pushes a non-owning engine handle (session scripts: engine:session(name)...). May raise. */
 FL_LUA_MAY_RAISE void fl_lua_engine_push_handle(lua_State *L, struct fl_lua_engine *eng);
+/* The FFI half of session:send for lua/fixlua/fast.lua (fl_lua_session.c). */
+char *fl_lua_fast_reserve(struct fl_lua_ctx *ctx, size_t n);
 /* Drops a reference; the last one frees the binding struct. */
 void fl_lua_engine_unref(struct fl_lua_engine *eng);
 /* Records L as the host thread when it is not a session's own state. */

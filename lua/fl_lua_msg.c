@@ -156,20 +156,33 @@ static struct fl_lua_item *item_add(lua_State *L, struct fl_lua_ctx *ctx, size_t
 /* ---- values ---- */
 
 /* Formats a number for a FIX field: integers as integers, other values as the shortest decimal
- * that reads back the same, never with an exponent. Returns the length written to buf (64). */
-static size_t format_number(char *buf, lua_Number v)
+ * that reads back the same, never with an exponent. Returns the length written to dst (64).
+ *
+ * The fast path finds it with one multiply per digit count: below 2^23 a double's half-spacing
+ * is under 1e-9, so a p-digit decimal (p <= 8) near a rounding midpoint never reads back, and
+ * the first p for which round(v * 10^p) / 10^p == v is the decimal the printf search finds. */
+size_t fl_lua_format_number(char *dst, double v)
 {
     if (v == floor(v) && fabs(v) < 9.2e18)
-        return (size_t)snprintf(buf, 64, "%lld", (long long)v);
+        return fl_format_int(dst, (int64_t)v);
+    if (fabs(v) < 8388608.0) {
+        double scale = 1;
+        for (int32_t p = 1; p <= 8; p++) {
+            scale *= 10;
+            double r = nearbyint(v * scale);
+            if (r / scale == v)
+                return fl_format_decimal(dst, (struct fl_decimal){(int64_t)r, p});
+        }
+    }
     for (int prec = 1; prec <= 17; prec++) {
-        int n = snprintf(buf, 64, "%.*f", prec, (double)v);
-        if (n > 0 && n < 64 && strtod(buf, NULL) == v) {
-            while (n > 1 && buf[n - 1] == '0')
+        int n = snprintf(dst, 64, "%.*f", prec, v);
+        if (n > 0 && n < 64 && strtod(dst, NULL) == v) {
+            while (n > 1 && dst[n - 1] == '0')
                 n--;
             return (size_t)n;
         }
     }
-    return (size_t)snprintf(buf, 64, "%.17f", (double)v);
+    return (size_t)snprintf(dst, 64, "%.17f", v);
 }
 
 static int is_timestamp_type(const struct fl_dict_field *f)
@@ -208,7 +221,7 @@ static size_t put_value(lua_State *L, struct fl_lua_ctx *ctx, size_t *used, int 
             n = fl_format_utc_timestamp(tb, (int64_t)lua_tonumber(L, idx), 3);
             memcpy(buf, tb, n);
         } else {
-            n = format_number(buf, lua_tonumber(L, idx));
+            n = fl_lua_format_number(buf, lua_tonumber(L, idx));
         }
         p = buf;
         break;
@@ -249,8 +262,7 @@ static void put_field(lua_State *L, struct fl_lua_ctx *ctx, size_t *used, uint32
     put_field_at(L, ctx, used, tag, v, 0, n);
 }
 
-/* Header fields the engine writes itself. */
-static int engine_owned(uint32_t tag)
+int fl_lua_engine_owned(uint32_t tag)
 {
     switch (tag) {
     case 8: case 9: case 10: case 34: case 35: case 43: case 49: case 52: case 56: case 89:
@@ -321,7 +333,7 @@ static void collect(lua_State *L, struct enc *e, int idx, const struct fl_group_
             lua_pop(L, 1);
             continue;
         }
-        if (e->top && (engine_owned(tag) || fl_tag_section(tag) == 2))
+        if (e->top && (fl_lua_engine_owned(tag) || fl_tag_section(tag) == 2))
             luaL_error(L, "fixlua: field %d (%s) is written by the engine", tag,
                        f ? f->name : "?");
         size_t off, len;
@@ -498,7 +510,7 @@ void fl_lua_encode(lua_State *L, int idx, struct fl_dict *dict, struct fl_lua_en
         for (uint32_t i = 0; i < m->nfields; i++) {
             const struct fl_field *fd = &m->fields[i];
             int sec = fl_tag_section(fd->tag);
-            if (engine_owned(fd->tag) || sec == 2 || (pass == 0) != (sec == 1))
+            if (fl_lua_engine_owned(fd->tag) || sec == 2 || (pass == 0) != (sec == 1))
                 continue;
             put_field(L, ctx, &used, fd->tag, m->buf + fd->off, fd->len);
         }
@@ -568,6 +580,26 @@ static int msg_index(lua_State *L)
     else
         lua_pushlstring(L, m->buf + m->fields[i].off, m->fields[i].len);
     return 1;
+}
+
+/* Called through the FFI by lua/fixlua/fast.lua (it must not touch a lua_State): the value of
+ * the first field `tag` of message box o. Returns its length with *p set, -1 when the field is
+ * absent, -2 when the view has expired, -3 when `names` (a tag taken from the name cache of
+ * that context's dictionary) is given and the message has another dictionary. On -2 and -3 the
+ * Lua side calls msg_index(), which raises or resolves the name in the right dictionary. */
+int32_t fl_lua_fast_field(const struct fl_lua_msg *o, uint32_t tag, const struct fl_lua_ctx *names,
+                          const char **p)
+{
+    const struct fl_msg *m = o->m;
+    if (!m)
+        return -2;
+    if (names && o->dict != names->dict)
+        return -3;
+    int i = fl_msg_find(m, tag);
+    if (i < 0)
+        return -1;
+    *p = fl_msg_value(m, (uint32_t)i);
+    return (int32_t)m->fields[i].len;
 }
 
 /* Field for argument idx: returns its first index, or -1. */
@@ -1257,7 +1289,22 @@ void fl_lua_msg_open(lua_State *L)
     lua_pushvalue(L, methods);
     lua_pushlightuserdata(L, ctx);
     lua_pushcclosure(L, msg_index, 3);
+    lua_pushvalue(L, -1);
     lua_setfield(L, mt, "__index");
+    /* What lua/fixlua/fast.lua needs to put its compiled readers in front (init.lua takes it
+     * out of the module table): M._fast_message = {mt, methods, index, field, ctx}. */
+    lua_createtable(L, 0, 5);                /* stack: M, mt, methods, index, fast */
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "index");
+    lua_pushvalue(L, mt);
+    lua_setfield(L, -2, "mt");
+    lua_pushvalue(L, methods);
+    lua_setfield(L, -2, "methods");
+    lua_pushlightuserdata(L, (void *)fl_lua_fast_field);
+    lua_setfield(L, -2, "field");
+    lua_pushlightuserdata(L, ctx);
+    lua_setfield(L, -2, "ctx");
+    lua_setfield(L, mt - 1, "_fast_message");
     lua_pushvalue(L, mt);
     lua_pushcclosure(L, msg_newindex, 1);
     lua_setfield(L, mt, "__newindex");

@@ -12,6 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "fl_tags.h"
 
 #define NS_PER_SEC 1000000000.0
 
@@ -168,6 +173,186 @@ static int sess_send(lua_State *L)
     if (rc != FL_OK)
         return fl_lua_push_fail(L, rc, rc == FL_EAGAIN ? "output queue full" : NULL);
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- the compiled send path (lua/fixlua/fast.lua) ----
+ * fast.lua encodes a flat message table in Lua, which LuaJIT compiles, into the state's scratch
+ * arena, called from sess_send_fast(). Anything unusual (groups, timestamps given as numbers,
+ * empty values, handles of other states) goes to sess_send(), which also raises the errors. */
+
+/* FFI: the scratch arena grown to n bytes, or NULL when out of memory. */
+char *fl_lua_fast_reserve(struct fl_lua_ctx *ctx, size_t n)
+{
+    return fl_lua_ctx_reserve(ctx, n) == 0 ? ctx->scratch : NULL;
+}
+
+#define FAST_DECLINED (-1) /* send_items(): let the C encoder send the table */
+
+static size_t count_soh(const char *p, size_t n)
+{
+    size_t c = 0, i = 0;
+#ifdef __SSE2__
+    const __m128i soh = _mm_set1_epi8(1);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        c += (size_t)__builtin_popcount((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, soh)));
+    }
+#endif
+    for (; i < n; i++)
+        c += p[i] == 1;
+    return c;
+}
+
+/* Sends the n fields fast.lua wrote (ctx->fast_items over the scratch arena), header fields
+ * first, each part in tag order (a stable sort, as the C encoder's). Returns FL_OK or an error
+ * code, or FAST_DECLINED; raises only on a corrupt item list. */
+static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *s, const char *t,
+                      size_t tn, size_t n)
+{
+    if (n > FL_LUA_FAST_ITEMS || (n > 0 && !ctx->fast_items))
+        luaL_error(L, "fixlua: bad encoded field count");
+    const struct fl_lua_fast_item *it = ctx->fast_items;
+    /* Sort keys: header before body, then tag (< 2^30), then the item's index (stability). */
+    uint64_t keys[FL_LUA_FAST_ITEMS];
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* fast.lua reserved FL_LUA_FAST_SLACK bytes behind each field for the copy below. */
+        if (it[i].off > ctx->scratch_cap ||
+            it[i].len + FL_LUA_FAST_SLACK > ctx->scratch_cap - it[i].off || it[i].tag >= 1u << 30)
+            luaL_error(L, "fixlua: encoded field outside the scratch arena");
+        uint64_t k = ((uint64_t)(it[i].kind != 1) << 46) | ((uint64_t)it[i].tag << 16) | i;
+        size_t j = i;
+        while (j > 0 && keys[j - 1] > k) {
+            keys[j] = keys[j - 1];
+            j--;
+        }
+        keys[j] = k;
+        total += it[i].len;
+    }
+    /* The fields lie end to end from scratch[0], each ending in the SOH fast.lua wrote: any
+     * other SOH is inside a value, which the C encoder then reports. */
+    if (count_soh(ctx->scratch, total) != n)
+        return FAST_DECLINED;
+    if (total + FL_LUA_FAST_SLACK > ctx->fast_out_cap) {
+        size_t cap = total < 1024 ? 2048 : total * 2;
+        char *p = realloc(ctx->fast_out, cap);
+        if (!p)
+            return FL_ENOMEM;
+        ctx->fast_out = p;
+        ctx->fast_out_cap = cap;
+    }
+    size_t hl = 0, w = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct fl_lua_fast_item *f = &it[keys[i] & 0xffff];
+        /* Fields are short: 16-byte moves (over the slack) instead of a memcpy call each. */
+        const char *src = ctx->scratch + f->off;
+        char *dst = ctx->fast_out + w;
+        for (size_t k = 0; k < f->len; k += 16)
+            memcpy(dst + k, src + k, 16);
+        w += f->len;
+        if (f->kind == 1)
+            hl = w;
+    }
+    return fl_engine_session_send(s->es, t, tn, hl ? ctx->fast_out : NULL, hl,
+                                  ctx->fast_out + hl, w - hl);
+}
+
+/* session:send with fast.lua's encoder (upvalue 1): a flat table sent on the session's own box
+ * is encoded by it (compiled Lua), anything else by sess_send() and fl_lua_encode(). Upvalue 2
+ * is the session metatable, 3 the state's context. */
+static int sess_send_fast(lua_State *L)
+{
+    struct session_box *b = lua_touserdata(L, 1);
+    int fast = 0;
+    if (b && lua_istable(L, 2) && lua_getmetatable(L, 1)) {
+        fast = lua_rawequal(L, -1, lua_upvalueindex(2)) && b->own && b->s && b->s->es &&
+               b->s->dict;
+        lua_pop(L, 1);
+    }
+    if (!fast)
+        return sess_send(L); /* which also raises whatever is wrong */
+    struct fl_lua_sess *s = b->s;
+    fl_lua_engine_note_caller(s->eng, L);
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, 2); /* stack: session, t, wire type | nil, n */
+    int rc = FAST_DECLINED;
+    if (lua_type(L, 3) == LUA_TSTRING) {
+        size_t tn;
+        const char *t = lua_tolstring(L, 3, &tn);
+        rc = send_items(L, lua_touserdata(L, lua_upvalueindex(3)), s, t, tn,
+                        (size_t)lua_tointeger(L, 4));
+    }
+    if (rc == FAST_DECLINED) {
+        lua_settop(L, 2);
+        return sess_send(L);
+    }
+    if (rc != FL_OK)
+        return fl_lua_push_fail(L, rc, rc == FL_EAGAIN ? "output queue full" : NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* make_send(encoder) -> the session:send that uses it. */
+static int sess_make_send(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    luaL_getmetatable(L, FL_LUA_MT_SESSION);
+    lua_pushlightuserdata(L, fl_lua_ctx_get(L));
+    lua_pushcclosure(L, sess_send_fast, 3);
+    return 1;
+}
+
+/* field_info(session, key) -> {tag, kind, prefix, enums, timestamp}: how fast.lua writes a
+ * field. kind 0 body, 1 extra header, 2 not the script's to send (sess_send raises), 3 MsgType.
+ * enums maps enum names to wire values (false without enums). Raises for unknown names, with
+ * the encoder's message. */
+static int sess_field_info(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    uint32_t tag;
+    const struct fl_dict_field *f = fl_lua_field_at(L, 2, s->dict, &tag, 1);
+    int sec = fl_tag_section(tag);
+    int kind = tag == FL_TAG_MSG_TYPE ? 3 : fl_lua_engine_owned(tag) || sec == 2 ? 2 : sec == 1;
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, tag);
+    lua_setfield(L, -2, "tag");
+    lua_pushinteger(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushfstring(L, "%d=", (int)tag);
+    lua_setfield(L, -2, "prefix");
+    if (f && f->nenums) {
+        lua_createtable(L, 0, (int)f->nenums);
+        for (uint32_t i = 0; i < f->nenums; i++) {
+            lua_pushlstring(L, f->enums[i].name, f->enums[i].name_len);
+            lua_pushlstring(L, f->enums[i].value, f->enums[i].value_len);
+            lua_rawset(L, -3);
+        }
+    } else {
+        lua_pushboolean(L, 0);
+    }
+    lua_setfield(L, -2, "enums");
+    lua_pushboolean(L, f && (f->type == FL_DICT_TYPE_UTCTIMESTAMP ||
+                             f->type == FL_DICT_TYPE_TZTIMESTAMP));
+    lua_setfield(L, -2, "timestamp");
+    return 1;
+}
+
+/* message_type(session, MsgType) -> the wire value: "NewOrderSingle" -> "D". */
+static int sess_message_type(lua_State *L)
+{
+    struct fl_lua_sess *s = check_sess(L, 1);
+    size_t tn;
+    const char *t = luaL_checklstring(L, 2, &tn);
+    const struct fl_dict_message *dm = s->dict ? fl_dict_message_by_name(s->dict, t, tn) : NULL;
+    if (dm)
+        lua_pushlstring(L, dm->msg_type, dm->msg_type_len);
+    else
+        lua_pushvalue(L, 2);
     return 1;
 }
 
@@ -633,6 +818,38 @@ void fl_lua_session_open(lua_State *L)
     luaL_newmetatable(L, FL_LUA_MT_SESSION);
     lua_createtable(L, 0, 32);
     luaL_register(L, NULL, session_methods);
+    /* M._fast_session = {mt, methods, make_send, field_info, message_type, reserve,
+     * format_number, ctx, items, max_items, slack} for lua/fixlua/fast.lua (init.lua takes it out of M). */
+    lua_createtable(L, 0, 8);
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "mt");
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "methods");
+    lua_pushcfunction(L, sess_make_send);
+    lua_setfield(L, -2, "make_send");
+    lua_pushcfunction(L, sess_field_info);
+    lua_setfield(L, -2, "field_info");
+    lua_pushcfunction(L, sess_message_type);
+    lua_setfield(L, -2, "message_type");
+    lua_pushlightuserdata(L, (void *)fl_lua_fast_reserve);
+    lua_setfield(L, -2, "reserve");
+    lua_pushlightuserdata(L, (void *)fl_lua_format_number);
+    lua_setfield(L, -2, "format_number");
+    struct fl_lua_ctx *ctx = fl_lua_ctx_get(L);
+    if (!ctx->fast_items) {
+        ctx->fast_items = malloc(FL_LUA_FAST_ITEMS * sizeof *ctx->fast_items);
+        if (!ctx->fast_items)
+            luaL_error(L, "fixlua: out of memory");
+    }
+    lua_pushlightuserdata(L, ctx);
+    lua_setfield(L, -2, "ctx");
+    lua_pushlightuserdata(L, ctx->fast_items);
+    lua_setfield(L, -2, "items");
+    lua_pushinteger(L, FL_LUA_FAST_ITEMS);
+    lua_setfield(L, -2, "max_items");
+    lua_pushinteger(L, FL_LUA_FAST_SLACK);
+    lua_setfield(L, -2, "slack");
+    lua_setfield(L, -4, "_fast_session");
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, session_gc);
     lua_setfield(L, -2, "__gc");

@@ -202,6 +202,18 @@ FL_TEST(crc32c_matches_known_vector_bitwise_reference_and_chains)
 
     FL_CHECK(fl_crc32c(0, "123456789", 9) == 0xE3069283u);     // the CRC-32C check value
     FL_CHECK(fl_crc32c(0, "", 0) == 0);
+    FL_CHECK(fl_crc32c_portable(0, "123456789", 9) == 0xE3069283u);
+    /* Whichever path fl_crc32c() takes here agrees with the portable one at every length and
+     * alignment, continued or not. */
+    unsigned char data[300];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 131 + 7);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n + off <= sizeof data; n += 13) {
+            FL_CHECK(fl_crc32c(0, data + off, n) == fl_crc32c_portable(0, data + off, n));
+            FL_CHECK(fl_crc32c(0x1234u, data + off, n) ==
+                     fl_crc32c_portable(0x1234u, data + off, n));
+        }
     for (size_t i = 0; i < sizeof(buf); i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         buf[i] = (unsigned char)x;

@@ -4,6 +4,9 @@
 -- configurations before they reach C, and a few conveniences. See SCRIPTING.md.
 
 return function(M)
+  -- Compiled field reads and table sends in front of their C versions (fixlua/fast.lua).
+  require("fixlua.fast")(M._fast_message, M._fast_session)
+  M._fast_message, M._fast_session = nil, nil
   local config = require "fixlua.config"
   local raw_engine = M._engine
   local methods = M._engine_methods

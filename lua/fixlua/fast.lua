@@ -1,0 +1,173 @@
+-- fixlua.fast — the paths every message takes, written in Lua so that LuaJIT compiles them
+-- into the script's own traces: reading a field (msg.Price, msg[44], msg:get(), msg:type())
+-- and session:send{...} of a flat table. They reach C through the FFI, with raw pointers that
+-- fl_lua_msg.c and fl_lua_session.c hand over; the FFI'd C functions never touch the Lua state.
+-- Whatever is unusual (an expired view, a message of another dictionary, groups, timestamps
+-- given as numbers, empty values, session handles) goes to the C API functions these replace,
+-- which are the reference behaviour and raise the errors, so both paths give the same result.
+local ffi = require "ffi"
+
+local type, getmetatable, next, tonumber, setmetatable = type, getmetatable, next, tonumber,
+  setmetatable
+local ffi_string, ffi_copy, ffi_cast = ffi.string, ffi.copy, ffi.cast
+
+local field_fn = ffi.typeof("int32_t (*)(const void *, uint32_t, const void *, const char **)")
+local reserve_fn = ffi.typeof("char *(*)(void *, size_t)")
+local number_fn = ffi.typeof("size_t (*)(char *, double)")
+
+local MESSAGE = "fixlua.message" -- what getmetatable() says of a message (its __metatable)
+
+local function is_tag(k)
+  return type(k) == "number" and k >= 1 and k <= 999999999 and k % 1 == 0
+end
+
+-- Message reads. `keys` is the table the C __index shares: method names to functions, and
+-- field names of the state's dictionary to tags, filled by the C __index as names are used.
+local function install_readers(fm)
+  local mt, keys, c_index = fm.mt, fm.methods, fm.index
+  local field = ffi_cast(field_fn, fm.field)
+  -- Tags in `keys` hold for messages of this context's dictionary only. (Pointers are made
+  -- cdata here: LuaJIT does not compile the conversion of a light userdata.)
+  local ctx = ffi_cast("const void *", fm.ctx)
+  local out = ffi.new("const char *[1]")
+  local c_get, c_type = keys.get, keys.type
+
+  -- (No helper function here: a Lua function called from a metamethod cannot start a trace of
+  -- its own, LuaJIT blacklists it, and then every trace through it aborts.)
+  mt.__index = function(msg, k)
+    local tag, names = keys[k], ctx
+    if type(tag) ~= "number" then
+      if tag ~= nil then return tag end -- a method
+      if not is_tag(k) then return c_index(msg, k) end
+      tag, names = k, nil
+    end
+    local n = field(msg, tag, names, out)
+    if n >= 0 then return ffi_string(out[0], n) end
+    if n == -1 then return nil end
+    return c_index(msg, k) -- expired (raises), or a name to resolve in the message's dictionary
+  end
+
+  keys.get = function(msg, k, default)
+    if getmetatable(msg) == MESSAGE then
+      local tag, names = keys[k], ctx
+      if type(tag) ~= "number" then
+        if is_tag(k) then
+          tag, names = k, nil
+        elseif tag == nil and type(k) == "string" then
+          local v = c_index(msg, k) -- resolves the name, and caches it when it can
+          if v == nil then return default end
+          return v
+        else
+          return c_get(msg, k, default)
+        end
+      end
+      local n = field(msg, tag, names, out)
+      if n >= 0 then return ffi_string(out[0], n) end
+      if n == -1 then return default end
+    end
+    return c_get(msg, k, default)
+  end
+
+  keys.type = function(msg)
+    if getmetatable(msg) == MESSAGE then
+      local n = field(msg, 35, nil, out)
+      if n >= 0 then return ffi_string(out[0], n) end
+      if n == -1 then return nil end
+    end
+    return c_type(msg)
+  end
+end
+
+-- session:send of a flat table: each field is written as "tag=value<SOH>" into the state's
+-- scratch arena in table order, with an item (tag, kind, offset, length) in an array the context
+-- owns; the C session:send then puts them in tag order (header fields first), as the C encoder
+-- does, and sends. One loop and FFI stores, nothing allocated per message.
+local function install_send(fs)
+  local methods = fs.methods
+  local field_info, message_type = fs.field_info, fs.message_type
+  local reserve = ffi_cast(reserve_fn, fs.reserve)
+  local format_number = ffi_cast(number_fn, fs.format_number)
+  local ctx = ffi_cast("void *", fs.ctx)
+  local items = ffi_cast(ffi.typeof("struct { uint32_t tag, kind, off, len; } *"), fs.items)
+  local max_items, slack = fs.max_items, fs.slack
+  -- session box -> {fields = {[key] = field_info()}, types = {[MsgType] = wire value}}
+  local caches = setmetatable({}, { __mode = "k" })
+
+  -- Called by the C session:send for a table; returns the wire MsgType and the field count,
+  -- or nothing to have the C encoder do it. (A C function in between is what lets LuaJIT
+  -- compile both the script's callback and this loop: a trace started in a callback cannot
+  -- link to a loop compiled in a function it calls.)
+  local function encode(session, t)
+    local cache = caches[session]
+    if cache == nil then
+      cache = { fields = {}, types = {} }
+      caches[session] = cache
+    end
+    local msg_type = t.MsgType
+    if msg_type == nil then msg_type = t[35] end
+    if type(msg_type) ~= "string" then return end
+    local types, fields = cache.types, cache.fields
+    local wire = types[msg_type]
+    if wire == nil then
+      wire = message_type(session, msg_type)
+      types[msg_type] = wire
+    end
+    local cap = 4096
+    local p = reserve(ctx, cap)
+    if p == nil then return end
+    local pos, n = 0, 0
+    local k, v = next(t)
+    while k ~= nil do
+      local info = fields[k]
+      if info == nil then
+        info = field_info(session, k) -- raises for a name the dictionary does not know
+        fields[k] = info
+      end
+      local kind = info.kind
+      if kind ~= 3 then -- 3: MsgType, written by the engine
+        if kind == 2 or n == max_items then return end
+        local tv = type(v)
+        if tv == "boolean" then
+          v, tv = v and "Y" or "N", "string"
+        elseif tv == "string" then
+          local enums = info.enums
+          if enums then v = enums[v] or v end
+        end
+        local prefix = info.prefix
+        local start = pos
+        -- Room for the field, a number's 64 bytes at most, and the slack send_items copies over.
+        local need = pos + #prefix + (tv == "string" and #v or 64) + 1 + slack
+        if need > cap then
+          cap = need * 2
+          p = reserve(ctx, cap)
+          if p == nil then return end
+        end
+        ffi_copy(p + pos, prefix, #prefix)
+        pos = pos + #prefix
+        if tv == "string" then
+          -- (An SOH inside a value is caught in C, by counting them over the whole message.)
+          if v == "" then return end
+          ffi_copy(p + pos, v, #v)
+          pos = pos + #v
+        elseif tv == "number" and not info.timestamp then
+          pos = pos + tonumber(format_number(p + pos, v))
+        else -- groups, timestamps as numbers, values FIX cannot carry: the C encoder
+          return
+        end
+        p[pos] = 1
+        pos = pos + 1
+        local it = items[n]
+        it.tag, it.kind, it.off, it.len = info.tag, kind, start, pos - start
+        n = n + 1
+      end
+      k, v = next(t, k)
+    end
+    return wire, n
+  end
+  methods.send = fs.make_send(encode)
+end
+
+return function(fast_message, fast_session)
+  install_readers(fast_message)
+  install_send(fast_session)
+end

@@ -1,0 +1,121 @@
+-- The compiled paths of lua/fixlua/fast.lua: field reads of message views and session:send of
+-- flat tables. They must write and read exactly what the C paths they stand in front of do, and
+-- hand everything unusual (groups, timestamps as numbers, bad values, expired views, other
+-- dictionaries) to those C paths, errors included.
+local fixlua = require "fixlua"
+local H = require "support.helpers"
+
+describe("compiled send and read paths", function()
+  local eng
+  after_each(function()
+    if eng then eng:close() eng = nil end
+  end)
+
+  local function pair_recording()
+    local got = { raw = {}, msgs = {} }
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = {
+        on_raw_inbound = function(_, raw) got.raw[#got.raw + 1] = raw end,
+        on_message = function(_, m) got.msgs[#got.msgs + 1] = m:copy() end,
+      } },
+    }
+    H.logon(eng, acc, ini)
+    return got, acc, ini
+  end
+
+  it("writes header fields, then the body in tag order, with enums, booleans and numbers", function()
+    local got, _, ini = pair_recording()
+    assert(ini:send{ MsgType = "NewOrderSingle", ClOrdID = "F1", Symbol = "IBM", Side = "BUY",
+                     OrderQty = 100, OrdType = "LIMIT", Price = 143.25, HandlInst = "1",
+                     TransactTime = "20261206-10:00:00.000", [58] = "text", ["18"] = "1",
+                     OnBehalfOfCompID = "DESK", [114] = true, StopPx = 12345678.5,
+                     MinQty = 0.000001, MaxFloor = -2.5 })
+    H.step_until(eng, function() return #got.msgs == 1 end, "the order")
+    local raw = got.raw[#got.raw]
+    assert.matches("\00135=D\001", raw)
+    local hdr = raw:find("\001115=DESK\001", 1, true)
+    local body = raw:find("\00111=F1\001", 1, true)
+    assert.is_truthy(hdr and body and hdr < body)
+    local expect = "\00111=F1\00118=1\00121=1\00138=100\00140=2\00144=143.25\00154=1\00155=IBM" ..
+                   "\00158=text\00160=20261206-10:00:00.000\00199=12345678.5\001110=0.000001" ..
+                   "\001111=-2.5\001114=Y\00110="
+    assert.equals(expect, raw:sub(body, body + #expect - 1))
+  end)
+
+  it("leaves groups and numeric timestamps to the C encoder", function()
+    local got, _, ini = pair_recording()
+    assert(ini:send{ MsgType = "D", ClOrdID = "G1", Symbol = "IBM", Side = "BUY", OrderQty = 1,
+                     OrdType = "MARKET", HandlInst = "1", TransactTime = 0,
+                     NoPartyIDs = { { PartyID = "P1", PartyIDSource = "D", PartyRole = 1 } } })
+    H.step_until(eng, function() return #got.msgs == 1 end, "the order")
+    local m = got.msgs[1]
+    assert.equals("G1", m.ClOrdID)
+    assert.equals("19700101-00:00:00.000", m.TransactTime)
+    assert.equals("P1", m:group("NoPartyIDs")[1].PartyID)
+  end)
+
+  it("raises the C encoder's errors for values FIX cannot carry", function()
+    local _, _, ini = pair_recording()
+    assert.has_error(function() ini:send{ MsgType = "D", ClOrdID = "a\1b" } end,
+                     "fixlua: value of field 11 (ClOrdID) contains SOH")
+    assert.has_error(function() ini:send{ MsgType = "D", ClOrdID = "" } end,
+                     "fixlua: empty value for field 11 (ClOrdID): FIX has no empty values")
+    assert.has_error(function() ini:send{ MsgType = "D", MsgSeqNum = 7 } end,
+                     "fixlua: field 34 (MsgSeqNum) is written by the engine")
+    assert.has_error(function() ini:send{ MsgType = "D", ClOrdId = "x" } end)
+    assert.has_error(function() ini:send{ MsgType = "D", ClOrdID = {} } end)
+    -- Nothing of the refused messages went out: the next one has the next number.
+    local seq = ini:next_sender_seq()
+    assert(ini:send{ MsgType = "D", ClOrdID = "ok" })
+    assert.equals(seq + 1, ini:next_sender_seq())
+  end)
+
+  it("reads fields by name, tag and get(), and refuses what the C reader refuses", function()
+    local seen
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = { on_message = function(_, m)
+        seen = {
+          name = m.Symbol, tag = m[55], get = m:get("Symbol"), get_tag = m:get(44),
+          default = m:get(9999, "none"), absent = m.Price == nil and m[58], kind = m:type(),
+          zero = pcall(function() return m[0] end),
+          frac = pcall(function() return m[1.5] end),
+          unknown = select(2, pcall(function() return m.NoSuchField end)),
+          wrong_self = pcall(m.get, {}, 55),
+          wrong_type = pcall(m.type, "D"),
+        }
+      end } },
+    }
+    H.logon(eng, acc, ini)
+    assert(ini:send{ MsgType = "D", ClOrdID = "R1", Symbol = "IBM", Side = "BUY", OrderQty = 5,
+                     OrdType = "LIMIT", Price = 7.5, HandlInst = "1",
+                     TransactTime = "20261206-10:00:00.000" })
+    H.step_until(eng, function() return seen ~= nil end, "the order")
+    assert.equals("IBM", seen.name)
+    assert.equals("IBM", seen.tag)
+    assert.equals("IBM", seen.get)
+    assert.equals("7.5", seen.get_tag)
+    assert.equals("none", seen.default)
+    assert.is_false(seen.absent)
+    assert.equals("D", seen.kind)
+    assert.is_false(seen.zero)
+    assert.is_false(seen.frac)
+    assert.matches("unknown FIX field 'NoSuchField'", seen.unknown)
+    assert.is_false(seen.wrong_self)
+    assert.is_false(seen.wrong_type)
+  end)
+
+  it("reads names in the message's own dictionary when it is not the state's", function()
+    local dir = H.shared_dir .. "/dictionaries"
+    local f = io.open(dir .. "/FIX42.xml")
+    if not f then return pending("no ../shared/dictionaries") end
+    f:close()
+    local d42 = assert(fixlua.dictionary(dir .. "/FIX42.xml"))
+    local m = assert(fixlua.message.parse(
+      "8=FIX.4.2|9=5|35=D|11=X1|55=IBM|21=1|10=000|", d42))
+    assert.equals("X1", m.ClOrdID)
+    assert.equals("IBM", m:get("Symbol"))
+    assert.equals("D", m:type())
+  end)
+end)
