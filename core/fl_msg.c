@@ -368,6 +368,9 @@ static void classify_special(struct fl_msg *m, unsigned info, uint32_t tag, uint
 
 /* The tokeniser behind fl_msg_parse(), on a reset m: field by field, honouring data pairs,
  * noting the first problem and carrying on. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
 static int parse_fields(struct fl_msg *m, const char *p, size_t n)
 {
     /* The limit is checked against nfields, not only at growth: cap may already exceed a
@@ -480,6 +483,206 @@ static int parse_fields(struct fl_msg *m, const char *p, size_t n)
     return FL_OK;
 }
 
+#if FAST_SCAN
+/* ---- the clean-message path ----
+ * Nearly every message on a session is well-formed: no problem to note, no data field, tags
+ * of at most eight digits, header then body then trailer. parse_clean() indexes exactly that
+ * case with as little work per field as possible and gives up (returns 0) at the first thing
+ * that is not; parse_fields() then indexes the message again from the start and decides every
+ * problem, so malformed input takes the same path and gets the same verdict as ever. */
+
+/* The value of the tag of e (1..8) digits at q (q[0..8) readable), or 0 when one of them is
+ * not a digit or the tag is zero. The digit check is digits_value()'s; the pairs, quads and
+ * octets are then merged with one multiplication each (byte k + 10 * byte k-1 is at most 99,
+ * and so on, so no lane carries into the next). */
+static inline uint32_t clean_tag(const char *q, unsigned e)
+{
+    if (e <= 4) {
+        uint32_t w;
+        memcpy(&w, q, 4);
+        uint32_t d = (w - 0x30303030u) << ((0u - 8 * e) & 31); /* e == 4 shifts by 0 */
+        if (((d + 0x76767676u) | d) & 0x80808080u)
+            return 0;
+        d = ((d * 0xa01u) >> 8) & 0x00ff00ffu;
+        return (d * 0x640001u) >> 16;
+    }
+    uint64_t w;
+    memcpy(&w, q, 8);
+    uint64_t d = (w - 0x3030303030303030ull) << ((0u - 8 * e) & 63);
+    if (((d + 0x7676767676767676ull) | d) & 0x8080808080808080ull)
+        return 0;
+    d = ((d * 0xa01u) >> 8) & 0x00ff00ff00ff00ffull;
+    d = ((d * 0x640001u) >> 16) & 0x0000ffff0000ffffull;
+    return (uint32_t)((d * ((10000ull << 32) + 1)) >> 32);
+}
+
+enum { IN_BODY = 0, IN_HEADER = 1, IN_TRAILER = 2 };
+
+/* Where parse_clean() is in the message; kept in one struct so that the field step below can
+ * be inlined into two loops and still live in registers. */
+struct clean_state {
+    struct fl_field *f;    /* next field to write */
+    struct fl_field *end;  /* end of the room in m->fields */
+    unsigned state;        /* IN_HEADER, IN_BODY or IN_TRAILER */
+    uint32_t body_begin, trailer_begin;
+};
+
+/* Records the field tag=p[vstart..vend) and follows the header/body/trailer order; 0 to give
+ * up (data-pair tag, misplaced or repeated header field). */
+static inline int clean_record(struct fl_msg *m, struct clean_state *cs, uint32_t tag,
+                               size_t vstart, size_t vend)
+{
+    struct fl_field *f = cs->f++;
+    f->tag = tag;
+    f->off = (uint32_t)vstart;
+    f->len = (uint32_t)(vend - vstart);
+    unsigned info = tag_info_of(tag);
+    if ((info | cs->state) != 0) {
+        /* A header, trailer or data-pair tag, or the first field of a new section. */
+        uint32_t idx = (uint32_t)(f - m->fields);
+        if (info & IS_LENGTH)
+            return 0;
+        unsigned section = info & SEC_MASK;
+        if (section == SEC_BODY) {
+            if (cs->state == IN_TRAILER)
+                return 0;
+            cs->body_begin = idx;
+            cs->state = IN_BODY;
+        } else if (section == SEC_HEADER) {
+            if (cs->state != IN_HEADER)
+                return 0;
+        } else if (cs->state != IN_TRAILER) {
+            cs->trailer_begin = idx;
+            cs->state = IN_TRAILER;
+        }
+        unsigned slot = info >> 3;
+        if (slot) {
+            if (m->hdr[slot - 1])
+                return 0;
+            m->hdr[slot - 1] = (uint16_t)(idx + 1 > UINT16_MAX ? 0 : idx + 1);
+        }
+    }
+    return 1;
+}
+
+/* The field p[pos..vend), vend being the next SOH: w points at its bytes with 16 readable
+ * (24 when the tag is longer than 4 digits). 0 to give up. */
+static inline int clean_known_end(struct fl_msg *m, struct clean_state *cs, size_t pos,
+                                  size_t vend, const char *w)
+{
+    unsigned eq, soh;
+    window_masks(w, &eq, &soh);
+    size_t e = (unsigned)__builtin_ctz(eq | 0x10000u);
+    if (e - 1 >= 8) /* no '=' in the first 9 bytes, or an empty tag */
+        return 0;
+    uint32_t tag = clean_tag(w, (unsigned)e); /* the SOH at vend is not a digit either */
+    size_t vstart = pos + e + 1;
+    if (tag == 0 || vend == vstart)
+        return 0;
+    return clean_record(m, cs, tag, vstart, vend);
+}
+
+/* One field at p[pos..): w points at its bytes (or a copy of them followed by zeros) with 16
+ * readable; its SOH must be among them. Returns the offset just past that SOH, or 0. */
+static inline size_t clean_field(struct fl_msg *m, struct clean_state *cs, size_t pos,
+                                 const char *w)
+{
+    unsigned eq, soh;
+    window_masks(w, &eq, &soh);
+    size_t e = (unsigned)__builtin_ctz(eq | 0x10000u);
+    if (e - 1 >= 8 || soh == 0)
+        return 0;
+    uint32_t tag = clean_tag(w, (unsigned)e);
+    size_t vstart = pos + e + 1, vend = pos + (unsigned)__builtin_ctz(soh);
+    if (tag == 0 || vend == vstart || !clean_record(m, cs, tag, vstart, vend))
+        return 0;
+    return vend + 1;
+}
+
+/* Bit i set when q[i] is SOH, for i < 64. */
+static inline uint64_t soh_mask64(const char *q)
+{
+    uint64_t m = 0;
+    for (unsigned k = 0; k < 4; k++) {
+        unsigned eq, soh;
+        window_masks(q + 16 * k, &eq, &soh);
+        m |= (uint64_t)soh << (16 * k);
+    }
+    return m;
+}
+
+/* SOH bits of p[base..base+64) that lie inside p[0..n); base < n, n >= 64. */
+static inline uint64_t soh_block(const char *p, size_t base, size_t n)
+{
+    if (n - base >= 64)
+        return soh_mask64(p + base);
+    return soh_mask64(p + n - 64) >> (base - (n - 64));
+}
+
+/* Makes room for one more field; 0 when there is none to be had. */
+static inline int clean_room(struct fl_msg *m, struct clean_state *cs, uint32_t max_fields)
+{
+    if (cs->f != cs->end)
+        return 1;
+    uint32_t nf = (uint32_t)(cs->f - m->fields);
+    if (nf >= max_fields || grow_fields(m) != FL_OK)
+        return 0;
+    cs->f = m->fields + nf;
+    cs->end = m->fields + (m->cap < max_fields ? m->cap : max_fields);
+    return 1;
+}
+
+/* Indexes a clean message into a reset m; 0 when parse_fields() must decide. In a clean
+ * message every SOH ends a field, so the fields are read off a bit mask of the SOH positions,
+ * 64 bytes at a time: finding the next field does not wait for the one before to be read. */
+static int parse_clean(struct fl_msg *m, const char *p, size_t n)
+{
+    if (n < 64)
+        return 0;
+    uint32_t max_fields = m->max_fields ? m->max_fields : FL_MSG_DEFAULT_MAX_FIELDS;
+    struct clean_state cs = {m->fields, m->fields + (m->cap < max_fields ? m->cap : max_fields),
+                             IN_HEADER, UINT32_MAX, UINT32_MAX};
+    /* Fields that start in the last 16 bytes are read from a copy of them followed by zeros
+     * (neither '=' nor SOH), so no read runs past the end of p. */
+    size_t split = n - 16, pos = 0, base = 0;
+    uint64_t soh = soh_block(p, 0, n);
+    while (pos <= split) {
+        while (soh == 0) {
+            base += 64;
+            if (base >= n)
+                return 0;
+            soh = soh_block(p, base, n);
+        }
+        size_t vend = base + (unsigned)__builtin_ctzll(soh);
+        soh &= soh - 1;
+        if (!clean_room(m, &cs, max_fields) || !clean_known_end(m, &cs, pos, vend, p + pos))
+            return 0;
+        pos = vend + 1;
+    }
+    if (pos < n) {
+        char tail[32];
+        memcpy(tail, p + split, 16);
+        memset(tail + 16, 0, 16);
+        do {
+            if (!clean_room(m, &cs, max_fields))
+                return 0;
+            pos = clean_field(m, &cs, pos, tail + (pos - split));
+            if (pos == 0)
+                return 0;
+        } while (pos < n);
+    }
+    uint32_t nf = (uint32_t)(cs.f - m->fields);
+    const struct fl_field *fields = m->fields;
+    m->nfields = nf;
+    m->trailer_begin = cs.trailer_begin == UINT32_MAX ? nf : cs.trailer_begin;
+    m->body_begin = cs.body_begin == UINT32_MAX ? m->trailer_begin : cs.body_begin;
+    if (nf < 4 || fields[0].tag != FL_TAG_BEGIN_STRING || fields[1].tag != FL_TAG_BODY_LENGTH ||
+        fields[2].tag != FL_TAG_MSG_TYPE || fields[nf - 1].tag != FL_TAG_CHECKSUM)
+        note_problem(m, FL_PARSE_NOT_FRAMED, 0);
+    return 1;
+}
+#endif
+
 int fl_msg_parse(struct fl_msg *m, const char *p, size_t n)
 {
     m->buf = p;
@@ -496,6 +699,11 @@ int fl_msg_parse(struct fl_msg *m, const char *p, size_t n)
     m->trailer_begin = 0;
     if (n > UINT32_MAX)
         return FL_ELIMIT;
+#if FAST_SCAN
+    if (parse_clean(m, p, n))
+        return FL_OK;
+    memset(m->hdr, 0, sizeof m->hdr);
+#endif
     return parse_fields(m, p, n);
 }
 
@@ -586,6 +794,16 @@ static inline int parse_int(const char *p, size_t n, int64_t *out)
      * v == 2^63 / 10 and d <= 8: compares instead of a division per digit. */
     const uint64_t cut = UINT64_C(922337203685477580);
     uint64_t v = 0;
+    if (n - i <= 18) { /* at most 18 digits cannot overflow: no range check per digit */
+        for (; i < n; i++) {
+            unsigned d = (unsigned)(unsigned char)p[i] - '0';
+            if (d > 9)
+                return FL_EFORMAT;
+            v = v * 10 + d;
+        }
+        *out = neg ? -(int64_t)v : (int64_t)v;
+        return FL_OK;
+    }
     for (; i < n; i++) {
         if (!digit(p[i]))
             return FL_EFORMAT;
@@ -612,6 +830,24 @@ static inline int parse_decimal(const char *p, size_t n, struct fl_decimal *out)
     const uint64_t cut = UINT64_C(100000000000000000);
     uint64_t v = 0;
     size_t int_start = i;
+    if (n - i <= 18) {
+        /* At most 18 digits cannot overflow: the same syntax without a range check per digit. */
+        unsigned d;
+        for (; i < n && (d = (unsigned)(unsigned char)p[i] - '0') <= 9; i++)
+            v = v * 10 + d;
+        size_t int_digits = i - int_start, fd = 0;
+        if (i < n && p[i] == '.') {
+            size_t frac_start = ++i;
+            for (; i < n && (d = (unsigned)(unsigned char)p[i] - '0') <= 9; i++)
+                v = v * 10 + d;
+            fd = i - frac_start;
+        }
+        if (i != n || int_digits + fd == 0)
+            return FL_EFORMAT;
+        out->mantissa = neg ? -(int64_t)v : (int64_t)v;
+        out->scale = (int32_t)fd;
+        return FL_OK;
+    }
     for (; i < n && digit(p[i]); i++) {
         if (v >= cut)
             return FL_ERANGE;
