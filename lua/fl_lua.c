@@ -79,6 +79,7 @@ static int ctx_gc(lua_State *L)
     free(ctx->scratch);
     free(ctx->items);
     free(ctx->fast_items);
+    free(ctx->fast_scratch);
     free(ctx->fast_out);
     fl_msg_release(&ctx->parse);
     memset(ctx, 0, sizeof *ctx);

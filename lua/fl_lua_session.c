@@ -177,14 +177,21 @@ static int sess_send(lua_State *L)
 }
 
 /* ---- the compiled send path (lua/fixlua/fast.lua) ----
- * fast.lua encodes a flat message table in Lua, which LuaJIT compiles, into the state's scratch
- * arena, called from sess_send_fast(). Anything unusual (groups, timestamps given as numbers,
+ * fast.lua encodes a flat message table in Lua, which LuaJIT compiles, into an arena of the
+ * state's context, called from sess_send_fast(). Anything unusual (groups, timestamps given as numbers,
  * empty values, handles of other states) goes to sess_send(), which also raises the errors. */
 
-/* FFI: the scratch arena grown to n bytes, or NULL when out of memory. */
+/* FFI: fast.lua's arena grown to at least n bytes (contents kept), or NULL when out of memory. */
 char *fl_lua_fast_reserve(struct fl_lua_ctx *ctx, size_t n)
 {
-    return fl_lua_ctx_reserve(ctx, n) == 0 ? ctx->scratch : NULL;
+    if (n > ctx->fast_scratch_cap) {
+        char *p = realloc(ctx->fast_scratch, n);
+        if (!p)
+            return NULL;
+        ctx->fast_scratch = p;
+        ctx->fast_scratch_cap = n;
+    }
+    return ctx->fast_scratch;
 }
 
 #define FAST_DECLINED (-1) /* send_items(): let the C encoder send the table */
@@ -204,7 +211,7 @@ static size_t count_soh(const char *p, size_t n)
     return c;
 }
 
-/* Sends the n fields fast.lua wrote (ctx->fast_items over the scratch arena), header fields
+/* Sends the n fields fast.lua wrote (ctx->fast_items over ctx->fast_scratch), header fields
  * first, each part in tag order (a stable sort, as the C encoder's). Returns FL_OK or an error
  * code, or FAST_DECLINED; raises only on a corrupt item list. */
 static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *s, const char *t,
@@ -218,8 +225,9 @@ static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         /* fast.lua reserved FL_LUA_FAST_SLACK bytes behind each field for the copy below. */
-        if (it[i].off > ctx->scratch_cap ||
-            it[i].len + FL_LUA_FAST_SLACK > ctx->scratch_cap - it[i].off || it[i].tag >= 1u << 30)
+        if (it[i].off > ctx->fast_scratch_cap ||
+            it[i].len + FL_LUA_FAST_SLACK > ctx->fast_scratch_cap - it[i].off ||
+            it[i].tag >= 1u << 30)
             luaL_error(L, "fixlua: encoded field outside the scratch arena");
         uint64_t k = ((uint64_t)(it[i].kind != 1) << 46) | ((uint64_t)it[i].tag << 16) | i;
         size_t j = i;
@@ -232,7 +240,7 @@ static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *
     }
     /* The fields lie end to end from scratch[0], each ending in the SOH fast.lua wrote: any
      * other SOH is inside a value, which the C encoder then reports. */
-    if (count_soh(ctx->scratch, total) != n)
+    if (count_soh(ctx->fast_scratch, total) != n)
         return FAST_DECLINED;
     if (total + FL_LUA_FAST_SLACK > ctx->fast_out_cap) {
         size_t cap = total < 1024 ? 2048 : total * 2;
@@ -246,7 +254,7 @@ static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *
     for (size_t i = 0; i < n; i++) {
         const struct fl_lua_fast_item *f = &it[keys[i] & 0xffff];
         /* Fields are short: 16-byte moves (over the slack) instead of a memcpy call each. */
-        const char *src = ctx->scratch + f->off;
+        const char *src = ctx->fast_scratch + f->off;
         char *dst = ctx->fast_out + w;
         for (size_t k = 0; k < f->len; k += 16)
             memcpy(dst + k, src + k, 16);

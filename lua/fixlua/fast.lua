@@ -92,6 +92,26 @@ local function install_send(fs)
   local max_items, slack = fs.max_items, fs.slack
   -- session box -> {fields = {[key] = field_info()}, types = {[MsgType] = wire value}}
   local caches = setmetatable({}, { __mode = "k" })
+  -- The arena: only reserve() below moves it, so the pointer is kept between sends.
+  local arena_cap = 4096
+  local arena = reserve(ctx, arena_cap)
+  assert(arena ~= nil, "fixlua: out of memory")
+  local u64p = ffi.typeof("uint64_t *")
+  local u64 = ffi.typeof("uint64_t")
+  local little = ffi.abi("le")
+
+  -- A field's info as send writes it: field_info() plus the prefix as one 8-byte word.
+  local function describe(session, k)
+    local info = field_info(session, k) -- raises for a name the dictionary does not know
+    local prefix = info.prefix
+    info.prefix_len = #prefix
+    if little and #prefix <= 8 then
+      local w = u64(0)
+      for i = #prefix, 1, -1 do w = w * 256 + prefix:byte(i) end
+      info.prefix8 = w
+    end
+    return info
+  end
 
   -- Called by the C session:send for a table; returns the wire MsgType and the field count,
   -- or nothing to have the C encoder do it. (A C function in between is what lets LuaJIT
@@ -112,15 +132,13 @@ local function install_send(fs)
       wire = message_type(session, msg_type)
       types[msg_type] = wire
     end
-    local cap = 4096
-    local p = reserve(ctx, cap)
-    if p == nil then return end
+    local p = arena
     local pos, n = 0, 0
     local k, v = next(t)
     while k ~= nil do
       local info = fields[k]
       if info == nil then
-        info = field_info(session, k) -- raises for a name the dictionary does not know
+        info = describe(session, k)
         fields[k] = info
       end
       local kind = info.kind
@@ -133,17 +151,22 @@ local function install_send(fs)
           local enums = info.enums
           if enums then v = enums[v] or v end
         end
-        local prefix = info.prefix
         local start = pos
-        -- Room for the field, a number's 64 bytes at most, and the slack send_items copies over.
-        local need = pos + #prefix + (tv == "string" and #v or 64) + 1 + slack
-        if need > cap then
-          cap = need * 2
-          p = reserve(ctx, cap)
+        -- Room for the field, a number's 64 bytes at most, and the slack send_items copies over
+        -- (which also covers the 8-byte store of the prefix).
+        local need = pos + info.prefix_len + (tv == "string" and #v or 64) + 1 + slack
+        if need > arena_cap then
+          p = reserve(ctx, need * 2)
           if p == nil then return end
+          arena, arena_cap = p, need * 2
         end
-        ffi_copy(p + pos, prefix, #prefix)
-        pos = pos + #prefix
+        local prefix8 = info.prefix8
+        if prefix8 then -- "tag=" in one unaligned 8-byte store
+          ffi_cast(u64p, p + pos)[0] = prefix8
+        else
+          ffi_copy(p + pos, info.prefix, info.prefix_len)
+        end
+        pos = pos + info.prefix_len
         if tv == "string" then
           -- (An SOH inside a value is caught in C, by counting them over the whole message.)
           if v == "" then return end
