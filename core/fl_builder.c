@@ -16,6 +16,16 @@
 #define RESERVE (2 + FL_BUILDER_MAX_BEGIN_STRING + 1 + 2 + 10 + 1)
 #define INITIAL_CAP 512u
 
+#if defined(__GNUC__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define COLD __attribute__((cold, noinline))
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#define COLD
+#endif
+
 static const char digit_pairs[201] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
@@ -25,7 +35,7 @@ void fl_builder_init(struct fl_builder *b)
 {
     memset(b, 0, sizeof *b);
     b->failed = FL_ESTATE; /* nothing may be added before fl_builder_begin() */
-    b->date_day = INT64_MIN; /* no day cached */
+    b->time_sec = INT64_MIN; /* no second cached */
 }
 
 void fl_builder_release(struct fl_builder *b)
@@ -36,13 +46,24 @@ void fl_builder_release(struct fl_builder *b)
     fl_builder_init(b);
 }
 
-static void fail(struct fl_builder *b, int rc)
+COLD static void fail(struct fl_builder *b, int rc)
 {
     if (!b->failed)
         b->failed = rc;
+    b->fast_end = 0;
 }
 
-static int grow(struct fl_builder *b, size_t want);
+/* Sets the fast path's bound (see fast_open()) after begin or growth: 0 when adds must fail,
+ * else the largest `want` that reserve() accepts without growing. */
+static inline void arm_fast(struct fl_builder *b)
+{
+    size_t max_len = b->max_len ? b->max_len : FL_BUILDER_DEFAULT_MAX_LEN;
+    size_t lim = max_len <= SIZE_MAX - RESERVE ? max_len + RESERVE : SIZE_MAX;
+    b->fast_end = b->failed ? 0 : lim < b->cap ? lim : b->cap;
+    b->fast_max_len = b->max_len;
+}
+
+COLD static int grow(struct fl_builder *b, size_t want);
 
 /* Makes room for `need` more bytes (plus the trailer); 0 on success. */
 static inline int reserve(struct fl_builder *b, size_t need)
@@ -58,7 +79,7 @@ static inline int reserve(struct fl_builder *b, size_t need)
     return grow(b, want);
 }
 
-static int grow(struct fl_builder *b, size_t want)
+COLD static int grow(struct fl_builder *b, size_t want)
 {
     size_t ncap = b->cap ? b->cap : INITIAL_CAP;
     while (ncap < want)
@@ -70,17 +91,44 @@ static int grow(struct fl_builder *b, size_t want)
     }
     b->buf = nb;
     b->cap = ncap;
+    arm_fast(b);
     return 0;
 }
 
 static inline size_t count_digits(uint64_t u)
 {
+#if defined(__GNUC__)
+    /* log10 from the bit length (1233/4096 ~ log10(2)), corrected by one comparison. */
+    static const uint64_t p10[20] = {0u,
+                                     10u,
+                                     100u,
+                                     1000u,
+                                     10000u,
+                                     100000u,
+                                     1000000u,
+                                     10000000u,
+                                     100000000u,
+                                     1000000000u,
+                                     10000000000u,
+                                     100000000000u,
+                                     1000000000000u,
+                                     10000000000000u,
+                                     100000000000000u,
+                                     1000000000000000u,
+                                     10000000000000000u,
+                                     100000000000000000u,
+                                     1000000000000000000u,
+                                     10000000000000000000u};
+    unsigned t = (unsigned)((64 - __builtin_clzll(u | 1)) * 1233) >> 12;
+    return (size_t)t + (u >= p10[t]);
+#else
     size_t n = 1;
     while (u >= 10000) {
         u /= 10000;
         n += 4;
     }
     return n + (u >= 10) + (u >= 100) + (u >= 1000);
+#endif
 }
 
 /* Decimal digits of u, written in place from the right two at a time; needs 20 bytes. */
@@ -88,6 +136,20 @@ static inline size_t format_u64(char *dst, uint64_t u)
 {
     size_t len = count_digits(u);
     char *q = dst + len;
+    if (u <= UINT32_MAX) { /* 32-bit arithmetic is cheaper for the usual values */
+        uint32_t v = (uint32_t)u;
+        while (v >= 100) {
+            uint32_t r = v % 100;
+            v /= 100;
+            q -= 2;
+            memcpy(q, digit_pairs + 2 * r, 2);
+        }
+        if (v >= 10)
+            memcpy(q - 2, digit_pairs + 2 * v, 2);
+        else
+            q[-1] = (char)('0' + v);
+        return len;
+    }
     while (u >= 100) {
         unsigned r = (unsigned)(u % 100);
         u /= 100;
@@ -108,6 +170,9 @@ static inline void copy_value(char *dst, const char *src, size_t n)
     if (n >= 8 && n <= 16) {
         memcpy(dst, src, 8);
         memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n > 16 && n <= 32) {
+        memcpy(dst, src, 16);
+        memcpy(dst + n - 16, src + n - 16, 16);
     } else if (n >= 4 && n < 8) {
         memcpy(dst, src, 4);
         memcpy(dst + n - 4, src + n - 4, 4);
@@ -140,6 +205,82 @@ size_t fl_format_int(char *dst, int64_t v)
     return format_int(dst, v);
 }
 
+static const uint64_t pow10_u64[20] = {1u,
+                                       10u,
+                                       100u,
+                                       1000u,
+                                       10000u,
+                                       100000u,
+                                       1000000u,
+                                       10000000u,
+                                       100000000u,
+                                       1000000000u,
+                                       10000000000u,
+                                       100000000000u,
+                                       1000000000000u,
+                                       10000000000000u,
+                                       100000000000000u,
+                                       1000000000000000u,
+                                       10000000000000000u,
+                                       100000000000000000u,
+                                       1000000000000000000u,
+                                       10000000000000000000u};
+
+/* u / 10^s for 1 <= s <= 19, by constants so that no division instruction is needed. */
+static inline uint64_t div_pow10(uint64_t u, unsigned s)
+{
+    switch (s) {
+#define FL_DIV_CASE(k)                                                                             \
+    case k:                                                                                        \
+        return u / pow10_u64_c##k;
+#define pow10_u64_c1 10u
+#define pow10_u64_c2 100u
+#define pow10_u64_c3 1000u
+#define pow10_u64_c4 10000u
+#define pow10_u64_c5 100000u
+#define pow10_u64_c6 1000000u
+#define pow10_u64_c7 10000000u
+#define pow10_u64_c8 100000000u
+#define pow10_u64_c9 1000000000u
+        FL_DIV_CASE(1)
+        FL_DIV_CASE(2)
+        FL_DIV_CASE(3)
+        FL_DIV_CASE(4)
+        FL_DIV_CASE(5)
+        FL_DIV_CASE(6)
+        FL_DIV_CASE(7)
+        FL_DIV_CASE(8)
+        FL_DIV_CASE(9)
+#undef FL_DIV_CASE
+    default:
+        return u / pow10_u64[s];
+    }
+}
+
+/* Exactly `width` digits of u (u < 10^width, leading zeros kept), two at a time. */
+static inline void format_fixed(char *dst, uint64_t u, size_t width)
+{
+    char *q = dst + width;
+    if (width <= 9) { /* u < 10^9 */
+        uint32_t v = (uint32_t)u;
+        while (q - dst >= 2) {
+            q -= 2;
+            memcpy(q, digit_pairs + 2 * (v % 100), 2);
+            v /= 100;
+        }
+        if (q > dst)
+            dst[0] = (char)('0' + v);
+        return;
+    }
+    while (q - dst >= 2) {
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (q > dst)
+        dst[0] = (char)('0' + u);
+}
+
 static inline size_t format_decimal(char *dst, struct fl_decimal d)
 {
     /* Clamping keeps the 41-byte contract; fl_builder_add_decimal() rejects such scales
@@ -154,24 +295,34 @@ static inline size_t format_decimal(char *dst, struct fl_decimal d)
             dst[n++] = '0';
         return n;
     }
+    if (sc <= 19) {
+        /* Integer part, then the fraction with exactly `sc` digits. */
+        uint64_t mag = magnitude(d.mantissa);
+        uint64_t ip = div_pow10(mag, (unsigned)sc);
+        uint64_t fp = mag - ip * pow10_u64[sc];
+        size_t n = 0;
+        if (d.mantissa < 0)
+            dst[n++] = '-';
+        if (ip == 0)
+            dst[n++] = '0';
+        else
+            n += format_u64(dst + n, ip);
+        dst[n++] = '.';
+        format_fixed(dst + n, fp, (size_t)sc);
+        return n + (size_t)sc;
+    }
     char digits[20];
     size_t nd = format_u64(digits, magnitude(d.mantissa));
     size_t n = 0, scale = (size_t)sc;
     if (d.mantissa < 0)
         dst[n++] = '-';
-    if (nd <= scale) {
-        dst[n++] = '0';
-        dst[n++] = '.';
-        for (size_t i = nd; i < scale; i++)
-            dst[n++] = '0';
-        memcpy(dst + n, digits, nd);
-        return n + nd;
-    }
-    memcpy(dst + n, digits, nd - scale);
-    n += nd - scale;
+    /* More than 19 decimals: a 64-bit mantissa has at most 19 digits, all after the point. */
+    dst[n++] = '0';
     dst[n++] = '.';
-    memcpy(dst + n, digits + nd - scale, scale);
-    return n + scale;
+    for (size_t i = nd; i < scale; i++)
+        dst[n++] = '0';
+    memcpy(dst + n, digits, nd);
+    return n + nd;
 }
 
 static inline void put2(char *dst, unsigned v)
@@ -264,31 +415,62 @@ size_t fl_format_utc_timestamp(char *dst, int64_t ns, int digits)
 /* Writes "tag=" at w and returns the end; tags below 10000 (nearly all) without a loop. */
 static inline char *put_tag(char *w, uint32_t tag)
 {
-    if (tag >= 10000)
+    if (tag < 100) {
+        if (tag >= 10) {
+            put2(w, tag);
+            w += 2;
+        } else {
+            *w++ = (char)('0' + tag);
+        }
+    } else if (tag >= 10000)
         w += format_u64(w, tag);
     else if (tag >= 1000) {
         put2(w, tag / 100);
         put2(w + 2, tag % 100);
         w += 4;
-    } else if (tag >= 100) {
+    } else {
         w[0] = (char)('0' + tag / 100);
         put2(w + 1, tag % 100);
         w += 3;
-    } else if (tag >= 10) {
-        put2(w, tag);
-        w += 2;
-    } else {
-        *w++ = (char)('0' + tag);
     }
     *w++ = '=';
     return w;
 }
 
-static inline char *open_field(struct fl_builder *b, uint32_t tag, size_t value_max)
+/* open_field() off its fast path: a bad tag, an earlier failure, the limit or growth. */
+COLD static int open_field_slow(struct fl_builder *b, uint32_t tag, size_t value_max)
 {
     if (tag == 0 || tag > 999999999) /* fl_msg_parse() reads tags of 1 to 9 digits */
         fail(b, FL_EINVAL);
     if (b->failed || reserve(b, 11 + value_max + 1) != 0)
+        return -1;
+    return 0;
+}
+
+/* The fast path of open_field(): "tag=" and where the value goes when nothing can go wrong
+ * (valid tag, no earlier failure, within the limit and the capacity), else NULL having changed
+ * nothing. The public adds try it first and otherwise tail-call their general version, so
+ * their common case saves no registers. */
+static inline char *fast_open(struct fl_builder *b, uint32_t tag, size_t value_max)
+{
+    /* fast_end is 0 after a failure or finish, else at most cap and RESERVE + the limit as
+     * max_len was when it was set; pos >= RESERVE whenever it is not 0. */
+    size_t want = b->pos + 11 + value_max + 1 + 7; /* as reserve() */
+    if (UNLIKELY(tag - 1u > 999999998u) || UNLIKELY(want > b->fast_end) ||
+        UNLIKELY(b->max_len != b->fast_max_len))
+        return NULL;
+    return put_tag(b->buf + b->pos, tag);
+}
+
+/* Writes "tag=" and returns where the value goes (room for value_max bytes, SOH and the
+ * trailer), or NULL after a failure. */
+static inline char *open_field(struct fl_builder *b, uint32_t tag, size_t value_max)
+{
+    size_t want = b->pos + 11 + value_max + 1 + 7; /* as reserve() */
+    size_t max_len = b->max_len ? b->max_len : FL_BUILDER_DEFAULT_MAX_LEN;
+    if (UNLIKELY((tag - 1u > 999999998u) | (b->failed != 0) | (want > b->cap) |
+                 (want - RESERVE > max_len)) &&
+        open_field_slow(b, tag, value_max) != 0)
         return NULL;
     return put_tag(b->buf + b->pos, tag);
 }
@@ -338,6 +520,13 @@ static inline int has_soh(const char *p, size_t n)
     return (found | soh_in_word(w)) != 0;
 }
 
+static inline uint32_t soh_in_word32(uint32_t w)
+{
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+    uint32_t x = w ^ ones;
+    return (x - ones) & ~x & highs;
+}
+
 static inline void add_str(struct fl_builder *b, uint32_t tag, const char *p, size_t n)
 {
     if (n == 0 || has_soh(p, n)) {
@@ -347,26 +536,108 @@ static inline void add_str(struct fl_builder *b, uint32_t tag, const char *p, si
     add_bytes(b, tag, p, n);
 }
 
-int fl_builder_begin(struct fl_builder *b, const char *begin_string, const char *msg_type,
-                     size_t msg_type_len)
+COLD static int begin_slow(struct fl_builder *b, const char *begin_string, const char *msg_type,
+                           size_t msg_type_len)
 {
-    size_t bl = strlen(begin_string);
-    if (bl == 0 || bl > FL_BUILDER_MAX_BEGIN_STRING || msg_type_len == 0 ||
-        memchr(msg_type, SOH, msg_type_len) || memchr(begin_string, SOH, bl))
+    /* One pass measures begin_string (reading at most one byte past the longest accepted),
+     * looks for SOH and compares it with the copy from the previous message. */
+    size_t bl = 0;
+    unsigned soh = 0, diff = 0;
+    for (; bl <= FL_BUILDER_MAX_BEGIN_STRING && begin_string[bl] != '\0'; bl++) {
+        soh |= begin_string[bl] == SOH;
+        diff |= (unsigned char)(begin_string[bl] ^ b->begin_string[bl]);
+    }
+    if (bl == 0 || bl > FL_BUILDER_MAX_BEGIN_STRING || soh || msg_type_len == 0 ||
+        has_soh(msg_type, msg_type_len))
         return FL_EINVAL;
+    if (diff || bl != b->begin_string_len) {
+        memcpy(b->begin_string, begin_string, bl);
+        b->begin_string[bl] = '\0';
+        b->begin_string_len = bl;
+        size_t k = 0;
+        b->head[k++] = '8';
+        b->head[k++] = '=';
+        memcpy(b->head + k, begin_string, bl);
+        k += bl;
+        b->head[k++] = SOH;
+        b->head[k++] = '9';
+        b->head[k++] = '=';
+        b->head_len = k;
+    }
     b->failed = 0;
     b->pos = RESERVE;
     b->body = RESERVE;
     b->start = 0;
-    memcpy(b->begin_string, begin_string, bl + 1);
-    b->begin_string_len = bl;
+    arm_fast(b);
     add_bytes(b, 35, msg_type, msg_type_len); /* validated above */
     return b->failed;
 }
 
-void fl_builder_add_str(struct fl_builder *b, uint32_t tag, const char *p, size_t n)
+int fl_builder_begin(struct fl_builder *b, const char *begin_string, const char *msg_type,
+                     size_t msg_type_len)
+{
+    /* The common case: the BeginString of the previous message (already validated, its head
+     * built) and a short MsgType, into a buffer with room. The comparison stops at the first
+     * difference, so it reads no further into begin_string than its terminator. */
+    const char *c = b->begin_string;
+    size_t i = 0;
+    while (c[i] != '\0' && begin_string[i] == c[i])
+        i++;
+    if (LIKELY(i != 0) && LIKELY(c[i] == '\0') && LIKELY(begin_string[i] == '\0') &&
+        LIKELY(msg_type_len - 1 < 3)) {
+        char m0 = msg_type[0], m1 = msg_type[msg_type_len >> 1], m2 = msg_type[msg_type_len - 1];
+        if (LIKELY(m0 != SOH && m1 != SOH && m2 != SOH)) {
+            b->failed = 0;
+            b->pos = RESERVE;
+            b->body = RESERVE;
+            b->start = 0;
+            arm_fast(b);
+            char *w = fast_open(b, 35, msg_type_len);
+            if (LIKELY(w != NULL)) {
+                w[0] = m0;
+                w[msg_type_len >> 1] = m1;
+                w[msg_type_len - 1] = m2;
+                close_field(b, w + msg_type_len);
+                return FL_OK;
+            }
+        }
+    }
+    return begin_slow(b, begin_string, msg_type, msg_type_len);
+}
+
+COLD static void add_str_slow(struct fl_builder *b, uint32_t tag, const char *p, size_t n)
 {
     add_str(b, tag, p, n);
+}
+
+void fl_builder_add_str(struct fl_builder *b, uint32_t tag, const char *p, size_t n)
+{
+    /* Values of 4 to 16 bytes (most) are loaded once, checked for SOH and stored. */
+    char *w;
+    if (n >= 8 && n <= 16) {
+        uint64_t lo, hi;
+        memcpy(&lo, p, 8);
+        memcpy(&hi, p + n - 8, 8);
+        if (LIKELY((soh_in_word(lo) | soh_in_word(hi)) == 0) &&
+            LIKELY((w = fast_open(b, tag, n)) != NULL)) {
+            memcpy(w, &lo, 8);
+            memcpy(w + n - 8, &hi, 8);
+            close_field(b, w + n);
+            return;
+        }
+    } else if (n >= 4 && n < 8) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        if (LIKELY((soh_in_word32(lo) | soh_in_word32(hi)) == 0) &&
+            LIKELY((w = fast_open(b, tag, n)) != NULL)) {
+            memcpy(w, &lo, 4);
+            memcpy(w + n - 4, &hi, 4);
+            close_field(b, w + n);
+            return;
+        }
+    }
+    add_str_slow(b, tag, p, n);
 }
 
 void fl_builder_add_cstr(struct fl_builder *b, uint32_t tag, const char *s)
@@ -381,25 +652,62 @@ static inline void add_int(struct fl_builder *b, uint32_t tag, int64_t v)
         close_field(b, w + format_int(w, v));
 }
 
-void fl_builder_add_int(struct fl_builder *b, uint32_t tag, int64_t v)
+COLD static void add_int_slow(struct fl_builder *b, uint32_t tag, int64_t v)
 {
     add_int(b, tag, v);
 }
 
-void fl_builder_add_char(struct fl_builder *b, uint32_t tag, char c)
+void fl_builder_add_int(struct fl_builder *b, uint32_t tag, int64_t v)
+{
+    char *w = fast_open(b, tag, 20);
+    if (LIKELY(w != NULL)) {
+        close_field(b, w + format_int(w, v));
+        return;
+    }
+    add_int_slow(b, tag, v);
+}
+
+static inline void add_one(struct fl_builder *b, uint32_t tag, char c)
+{
+    char *w = open_field(b, tag, 1);
+    if (!w)
+        return;
+    w[0] = c;
+    close_field(b, w + 1);
+}
+
+COLD static void add_char_slow(struct fl_builder *b, uint32_t tag, char c)
 {
     if (c == SOH)
         fail(b, FL_EINVAL);
     else
-        add_bytes(b, tag, &c, 1);
+        add_one(b, tag, c);
+}
+
+void fl_builder_add_char(struct fl_builder *b, uint32_t tag, char c)
+{
+    char *w;
+    if (LIKELY(c != SOH) && LIKELY((w = fast_open(b, tag, 1)) != NULL)) {
+        w[0] = c;
+        close_field(b, w + 1);
+        return;
+    }
+    add_char_slow(b, tag, c);
 }
 
 void fl_builder_add_bool(struct fl_builder *b, uint32_t tag, int v)
 {
-    add_bytes(b, tag, v ? "Y" : "N", 1);
+    char c = v ? 'Y' : 'N';
+    char *w = fast_open(b, tag, 1);
+    if (LIKELY(w != NULL)) {
+        w[0] = c;
+        close_field(b, w + 1);
+        return;
+    }
+    add_char_slow(b, tag, c); /* never SOH: add_one() as before */
 }
 
-void fl_builder_add_decimal(struct fl_builder *b, uint32_t tag, struct fl_decimal d)
+COLD static void add_decimal_slow(struct fl_builder *b, uint32_t tag, struct fl_decimal d)
 {
     if (d.scale < FL_DECIMAL_MIN_SCALE || d.scale > FL_DECIMAL_MAX_SCALE) {
         fail(b, FL_EINVAL);
@@ -410,26 +718,105 @@ void fl_builder_add_decimal(struct fl_builder *b, uint32_t tag, struct fl_decima
         close_field(b, w + format_decimal(w, d));
 }
 
-void fl_builder_add_utc_timestamp(struct fl_builder *b, uint32_t tag, int64_t ns, int digits)
+/* Refreshes time_text ("YYYYMMDD-HH:MM:SS", as format_utc_timestamp() writes it) for the
+ * second `sec` since the epoch. */
+COLD static void format_second(struct fl_builder *b, int64_t sec)
+{
+    int64_t day = sec / 86400, sod = sec % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        day--;
+    }
+    char *t = b->time_text;
+    format_day(t, day);
+    t[8] = '-';
+    put2(t + 9, (unsigned)(sod / 3600));
+    t[11] = ':';
+    put2(t + 12, (unsigned)(sod / 60 % 60));
+    t[14] = ':';
+    put2(t + 15, (unsigned)(sod % 60));
+    b->time_sec = sec;
+}
+
+/* Splits ns into the second (rounded towards minus infinity), refreshing the cached text when
+ * it changed, and returns the nanoseconds within it. */
+static inline int64_t cache_second(struct fl_builder *b, int64_t ns)
+{
+    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+    if (frac < 0) {
+        frac += 1000000000;
+        sec--;
+    }
+    if (UNLIKELY(sec != b->time_sec))
+        format_second(b, sec);
+    return frac;
+}
+
+static inline size_t put_fraction(char *dst, int64_t frac, int digits)
+{
+    if (LIKELY(digits == 3)) {
+        unsigned v = (unsigned)frac / 1000000u;
+        dst[0] = '.';
+        dst[1] = (char)('0' + v / 100);
+        put2(dst + 2, v % 100);
+        return 4;
+    }
+    return format_fraction(dst, frac, digits);
+}
+
+void fl_builder_add_decimal(struct fl_builder *b, uint32_t tag, struct fl_decimal d)
+{
+    char *w;
+    if (LIKELY(d.scale >= FL_DECIMAL_MIN_SCALE && d.scale <= FL_DECIMAL_MAX_SCALE) &&
+        LIKELY((w = fast_open(b, tag, 41)) != NULL)) {
+        close_field(b, w + format_decimal(w, d));
+        return;
+    }
+    add_decimal_slow(b, tag, d);
+}
+
+COLD static void add_utc_timestamp_slow(struct fl_builder *b, uint32_t tag, int64_t ns,
+                                        int digits)
 {
     char *w = open_field(b, tag, 27);
     if (!w)
         return;
-    int64_t day = day_of(ns);
-    if (day != b->date_day) {
-        format_day(b->date_text, day);
-        b->date_day = day;
+    int64_t frac = cache_second(b, ns);
+    memcpy(w, b->time_text, 16);
+    w[16] = b->time_text[16];
+    close_field(b, w + 17 + put_fraction(w + 17, frac, digits));
+}
+
+void fl_builder_add_utc_timestamp(struct fl_builder *b, uint32_t tag, int64_t ns, int digits)
+{
+    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+    if (frac < 0) {
+        frac += 1000000000;
+        sec--;
     }
-    memcpy(w, b->date_text, 8);
-    w[8] = '-';
-    close_field(b, w + 9 + format_utc_time_only(w + 9, ns, digits));
+    char *w;
+    if (LIKELY(sec == b->time_sec) && LIKELY(digits == 3) &&
+        LIKELY((w = fast_open(b, tag, 27)) != NULL)) {
+        memcpy(w, b->time_text, 16);
+        w[16] = b->time_text[16];
+        unsigned v = (unsigned)frac / 1000000u;
+        w[17] = '.';
+        w[18] = (char)('0' + v / 100);
+        put2(w + 19, v % 100);
+        close_field(b, w + 21);
+        return;
+    }
+    add_utc_timestamp_slow(b, tag, ns, digits);
 }
 
 void fl_builder_add_utc_time_only(struct fl_builder *b, uint32_t tag, int64_t ns, int digits)
 {
     char *w = open_field(b, tag, 18);
-    if (w)
-        close_field(b, w + format_utc_time_only(w, ns, digits));
+    if (!w)
+        return;
+    int64_t frac = cache_second(b, ns);
+    memcpy(w, b->time_text + 9, 8);
+    close_field(b, w + 8 + put_fraction(w + 8, frac, digits));
 }
 
 void fl_builder_add_date(struct fl_builder *b, uint32_t tag, struct fl_date d)
@@ -487,25 +874,20 @@ int fl_builder_finish(struct fl_builder *b, const char **out, size_t *n)
         return b->failed;
     if (!b->buf || b->pos <= RESERVE || b->begin_string_len == 0)
         return FL_ESTATE;
-    char prefix[RESERVE];
-    size_t k = 0;
-    prefix[k++] = '8';
-    prefix[k++] = '=';
-    memcpy(prefix + k, b->begin_string, b->begin_string_len);
-    k += b->begin_string_len;
-    prefix[k++] = SOH;
-    prefix[k++] = '9';
-    prefix[k++] = '=';
-    k += format_u64(prefix + k, b->pos - b->body);
-    prefix[k++] = SOH;
+    size_t body_len = b->pos - b->body;
+    size_t nd = count_digits(body_len);
+    size_t k = b->head_len + nd + 1; /* "8=<BeginString><SOH>9=<BodyLength><SOH>" */
     /* reserve() bounded the body; this bounds the frame exactly as fl_frame_scan() will. */
     size_t max_len = b->max_len ? b->max_len : FL_BUILDER_DEFAULT_MAX_LEN;
-    if (k + (b->pos - b->body) + 7 > max_len) {
+    if (k + body_len + 7 > max_len) {
         fail(b, FL_ELIMIT);
         return FL_ELIMIT;
     }
     b->start = b->body - k;
-    memcpy(b->buf + b->start, prefix, k);
+    char *h = b->buf + b->start;
+    copy_value(h, b->head, b->head_len);
+    format_u64(h + b->head_len, body_len);
+    h[k - 1] = SOH;
     /* reserve() always leaves 7 bytes for the trailer. */
     unsigned sum = fl_checksum(b->buf + b->start, b->pos - b->start);
     char *w = b->buf + b->pos;
@@ -520,5 +902,6 @@ int fl_builder_finish(struct fl_builder *b, const char **out, size_t *n)
     *out = b->buf + b->start;
     *n = b->pos - b->start;
     b->failed = FL_ESTATE;
+    b->fast_end = 0;
     return FL_OK;
 }

@@ -28,9 +28,15 @@ struct fl_builder {
     char begin_string[FL_BUILDER_MAX_BEGIN_STRING + 1]; /* copied by fl_builder_begin() */
     size_t begin_string_len;
     int failed;         /* sticky FL_E… code from an add that failed, reported by finish */
-    int64_t date_day;   /* day (since the epoch) whose YYYYMMDD is in date_text: timestamps
-                           of one session mostly share it, and the date costs most to format */
-    char date_text[8];
+    size_t fast_end;    /* while a message may take adds: min(cap, RESERVE + limit), else 0 */
+    size_t fast_max_len; /* max_len when fast_end was set (a changed max_len is noticed) */
+    size_t head_len;    /* length of head */
+    char head[2 + FL_BUILDER_MAX_BEGIN_STRING + 1 + 2 + 3]; /* "8=<BeginString><SOH>9=",
+                           built when the BeginString changes, copied in front of each frame */
+    int64_t time_sec;   /* second (since the epoch) whose "YYYYMMDD-HH:MM:SS" is in time_text:
+                           timestamps of one session mostly share it, and it costs most to
+                           format */
+    char time_text[24];
 };
 
 #define FL_BUILDER_DEFAULT_MAX_LEN (1u << 20)

@@ -27,6 +27,9 @@
 #define CLOSE_FLUSH_NS (2 * INT64_C(1000000000))
 /* Bytes an accepted connection may send before its first frame is complete. */
 #define MAX_UNROUTED_BYTES (64u * 1024u)
+/* Direct reads: the first buffer, and the free space below which it doubles first. */
+#define DIRECT_READ_INITIAL (16u * 1024u)
+#define DIRECT_READ_MIN (4u * 1024u)
 
 int fl_parse_host_port(const char *addr, char *host, size_t hostcap, int *port)
 {
@@ -115,6 +118,9 @@ void fl_conn_free(struct conn *c)
         c->es->conn = NULL;
     if (c->flush_ev)
         event_free(c->flush_ev);
+    if (c->read_ev)
+        event_free(c->read_ev);
+    free(c->in);
     if (c->bev)
         bufferevent_free(c->bev);
     free(c);
@@ -158,6 +164,8 @@ void fl_conn_close(struct conn *c, int flush_first, const char *why)
     if (c->closing)
         return;
     c->closing = 1;
+    if (c->read_ev)
+        event_del(c->read_ev);
     if (c->bev) {
         bufferevent_disable(c->bev, EV_READ);
         if (flush_first && evbuffer_get_length(bufferevent_get_output(c->bev)))
@@ -217,7 +225,9 @@ size_t fl_conn_write(struct conn *c, const char *p, size_t n)
     return evbuffer_get_length(out);
 }
 
-/* Plain sockets switch to direct writes once connected. */
+static void on_direct_read(evutil_socket_t fd, short what, void *ctx);
+
+/* Plain sockets switch to direct writes and reads once connected. */
 static void make_direct(struct conn *c)
 {
     if (bufferevent_openssl_get_ssl(c->bev))
@@ -228,6 +238,20 @@ static void make_direct(struct conn *c)
     c->direct = 1;
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         bufferevent_disable(c->bev, EV_WRITE);
+    /* Reading switches only while the bufferevent holds no input (it has read nothing yet);
+     * otherwise it keeps reading, which is merely slower. */
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd < 0 || evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
+        return;
+    c->read_ev = event_new(c->e->base, fd, EV_READ | EV_PERSIST, on_direct_read, c);
+    if (!c->read_ev)
+        return;
+    if (event_add(c->read_ev, NULL) != 0) {
+        event_free(c->read_ev);
+        c->read_ev = NULL;
+        return;
+    }
+    bufferevent_disable(c->bev, EV_READ);
 }
 
 size_t fl_conn_output_len(const struct conn *c)
@@ -263,45 +287,23 @@ static int route(struct conn *c, const char *p, size_t n)
     return found;
 }
 
-static void feed_session(struct conn *c)
+/* Hands p[0..n) to the connection's session (routing an acceptor's first Logon first).
+ * Returns the bytes consumed; the caller keeps the rest for the next read. Nothing more is
+ * read from p once the connection closes. */
+static size_t feed(struct conn *c, const char *p, size_t n)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    while (!c->closing && c->es) {
-        size_t n = evbuffer_get_length(in);
-        if (n == 0)
-            return;
-        const char *p = (const char *)evbuffer_pullup(in, -1);
-        struct fl_engine_session *es = c->es;
-        if (es->hooks.on_raw_inbound)
-            es->hooks.on_raw_inbound(es->hooks.ctx, es, p, n);
-        size_t used = fl_session_on_bytes(es->fsm, p, n, fl_engine_now(c->e));
-        if (c->closing)
-            return; /* the input went with the connection */
-        evbuffer_drain(in, used);
-        if (used == 0 || used == n)
-            return;
-    }
-}
-
-static void on_read(struct bufferevent *bev, void *ctx)
-{
-    struct conn *c = ctx;
-    (void)bev;
     if (c->closing)
-        return;
+        return 0;
     if (!c->es) {
-        struct evbuffer *in = bufferevent_get_input(c->bev);
-        size_t n = evbuffer_get_length(in);
-        const char *p = (const char *)evbuffer_pullup(in, -1);
         int r = route(c, p, n);
         if (r < 0) {
             fl_engine_log(c->e, "WARN", "connection from %s refused: first message is not a Logon "
                           "for a configured session", c->peer);
             fl_conn_close(c, 0, "first message is not a Logon for a configured session");
-            return;
+            return 0;
         }
         if (r == 0)
-            return;
+            return 0;
         char text[160];
         snprintf(text, sizeof text, "accepted connection from %s", c->peer);
         fl_engine_log_event(c->es, "INFO", text);
@@ -309,7 +311,81 @@ static void on_read(struct bufferevent *bev, void *ctx)
         if (c->es->hooks.on_transport)
             c->es->hooks.on_transport(c->es->hooks.ctx, c->es, FL_TRANSPORT_CONNECTED, c->peer);
     }
-    feed_session(c);
+    size_t done = 0;
+    while (!c->closing && c->es && done < n) {
+        struct fl_engine_session *es = c->es;
+        if (es->hooks.on_raw_inbound)
+            es->hooks.on_raw_inbound(es->hooks.ctx, es, p + done, n - done);
+        size_t used = fl_session_on_bytes(es->fsm, p + done, n - done, fl_engine_now(c->e));
+        if (c->closing)
+            return n; /* the input went with the connection */
+        if (used == 0)
+            break;
+        done += used;
+    }
+    return done;
+}
+
+static void on_read(struct bufferevent *bev, void *ctx)
+{
+    struct conn *c = ctx;
+    (void)bev;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t n = evbuffer_get_length(in);
+    if (c->closing || n == 0)
+        return;
+    const char *p = (const char *)evbuffer_pullup(in, -1);
+    size_t used = feed(c, p, n);
+    if (!c->closing)
+        evbuffer_drain(in, used);
+}
+
+/* Plain sockets (direct): one recv() into the connection's own buffer per readiness, no
+ * FIONREAD probe and no copy out of an evbuffer. The buffer doubles while a message does not
+ * fit; the session's maximum message size bounds what it keeps unconsumed. */
+static void on_direct_read(evutil_socket_t fd, short what, void *ctx)
+{
+    struct conn *c = ctx;
+    (void)what;
+    if (c->closing)
+        return;
+    if (c->in_cap - c->in_len < DIRECT_READ_MIN) {
+        size_t cap = c->in_cap ? c->in_cap * 2 : DIRECT_READ_INITIAL;
+        char *p = realloc(c->in, cap);
+        if (!p) {
+            fl_conn_close(c, 0, "out of memory for the input buffer");
+            return;
+        }
+        c->in = p;
+        c->in_cap = cap;
+    }
+    ssize_t r = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    if (r < 0) {
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+            return;
+        const char *why = evutil_socket_error_to_string(err);
+        if (!c->es)
+            fl_engine_log(c->e, "WARN", "connection from %s dropped before logon: %s", c->peer,
+                          why);
+        fl_conn_close(c, 0, why);
+        return;
+    }
+    if (r == 0) {
+        if (!c->es)
+            fl_engine_log(c->e, "WARN", "connection from %s dropped before logon: %s", c->peer,
+                          "connection closed by peer");
+        fl_conn_close(c, 0, "connection closed by peer");
+        return;
+    }
+    c->in_len += (size_t)r;
+    size_t used = feed(c, c->in, c->in_len);
+    if (c->closing)
+        return;
+    if (used) {
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+    }
 }
 
 static void on_write(struct bufferevent *bev, void *ctx)
@@ -370,6 +446,8 @@ static void connect_failed(struct conn *c, enum fl_transport_event ev, const cha
             es->hooks.on_transport(es->hooks.ctx, es, ev, why);
     }
     c->closing = 1;
+    if (c->read_ev)
+        event_del(c->read_ev);
     if (c->bev)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     c->close_timer = fl_engine_timer_add(c->e, 0, 0, close_now_timer, c);

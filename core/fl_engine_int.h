@@ -44,6 +44,9 @@ struct conn {
     int direct;          /* plain socket: we write ourselves, write interest only on backlog */
     int flush_pending;
     struct event *flush_ev;
+    struct event *read_ev;  /* direct: reads with recv() into `in`, not the bufferevent's */
+    char *in;
+    size_t in_len, in_cap;
     char peer[64];
     struct conn *next;   /* engine's list of connections */
 };
