@@ -16,6 +16,7 @@ struct counters {
     int logons;
     int transport_up, transport_down, connect_failed;
     int created;
+    size_t longest;     /* bytes of the longest application message received */
     char last_clordid[32];
 };
 
@@ -25,6 +26,8 @@ static void on_message(void *ctx, struct fl_engine_session *es, const struct fl_
     if (admin)
         return;
     c->app_in++;
+    if (m->len > c->longest)
+        c->longest = m->len;
     const char *p;
     size_t n;
     if (fl_msg_get_str(m, 11, &p, &n) == FL_OK)
@@ -148,6 +151,24 @@ FL_TEST(logon_and_trade_over_loopback)
     FL_CHECK_INT(ca.app_in, 1001);
     FL_CHECK(STR_EQ_(ca.last_clordid, "999"));
     FL_CHECK_INT(fl_session_next_target(fl_engine_session_fsm(acc)), 1003);
+    /* A message far larger than one read, and a small one right behind it in the same burst:
+     * the reader keeps the partial frame, grows its buffer and loses nothing. */
+    {
+        size_t big = 300 * 1024;
+        char *body = malloc(big + 64);
+        FL_CHECK(body != NULL);
+        int h = snprintf(body, 64, "11=big58=");
+        memset(body + h, 'x', big);
+        memcpy(body + h + big, "", 1);
+        FL_CHECK(fl_engine_session_send(ini, "D", 1, NULL, 0, body, (size_t)h + big + 1) == FL_OK);
+        free(body);
+        const char tail[] = "11=after55=IBM";
+        FL_CHECK(fl_engine_session_send(ini, "D", 1, NULL, 0, tail, sizeof tail - 1) == FL_OK);
+        RUN_UNTIL(ca.app_in == 1003, 5000);
+        FL_CHECK_INT(ca.app_in, 1003);
+        FL_CHECK(ca.longest > big);
+        FL_CHECK(STR_EQ_(ca.last_clordid, "after"));
+    }
     /* shutdown logs the initiator out; the acceptor answers and both drop */
     fl_engine_shutdown(ei, 2000);
     RUN_UNTIL(fl_engine_stopped(ei) && ca.transport_down == 1, 3000);
