@@ -281,7 +281,9 @@ static int sess_send_fast(lua_State *L)
     if (!fast)
         return sess_send(L); /* which also raises whatever is wrong */
     struct fl_lua_sess *s = b->s;
-    fl_lua_engine_note_caller(s->eng, L);
+    struct fl_lua_ctx *ctx = lua_touserdata(L, lua_upvalueindex(3));
+    if (!ctx->vm) /* fl_lua_engine_note_caller() without looking the context up */
+        s->eng->host_L = L;
     lua_settop(L, 2);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushvalue(L, 1);
@@ -291,8 +293,7 @@ static int sess_send_fast(lua_State *L)
     if (lua_type(L, 3) == LUA_TSTRING) {
         size_t tn;
         const char *t = lua_tolstring(L, 3, &tn);
-        rc = send_items(L, lua_touserdata(L, lua_upvalueindex(3)), s, t, tn,
-                        (size_t)lua_tointeger(L, 4));
+        rc = send_items(L, ctx, s, t, tn, (size_t)lua_tointeger(L, 4));
     }
     if (rc == FAST_DECLINED) {
         lua_settop(L, 2);
