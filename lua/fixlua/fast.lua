@@ -90,7 +90,8 @@ local function install_send(fs)
   local ctx = ffi_cast("void *", fs.ctx)
   local items = ffi_cast(ffi.typeof("struct { uint32_t tag, kind, off, len; } *"), fs.items)
   local max_items, slack = fs.max_items, fs.slack
-  -- session box -> {fields = {[key] = field_info()}, types = {[MsgType] = wire value}}
+  -- session box -> {fields = {[key] = info_t}, types = {[MsgType] = wire value},
+  --                 enums = {[key] = {[name] = value}}, prefixes = {[key] = "tag="}}
   local caches = setmetatable({}, { __mode = "k" })
   -- The arena: only reserve() below moves it, so the pointer is kept between sends.
   local arena_cap = 4096
@@ -99,16 +100,29 @@ local function install_send(fs)
   local u64p = ffi.typeof("uint64_t *")
   local u64 = ffi.typeof("uint64_t")
   local little = ffi.abi("le")
+  -- What send needs of a field, as a C struct: reading it in the loop costs plain loads where
+  -- a table would cost a guarded hash lookup per key. prefix8 is "tag=" as one little-endian
+  -- word; wide prefixes (tags of 8+ digits) and enum maps stay in Lua tables of the cache.
+  local info_t = ffi.typeof([[struct {
+    uint64_t prefix8; uint32_t tag, plen; uint8_t kind, timestamp, has_enums, wide; }]])
 
-  -- A field's info as send writes it: field_info() plus the prefix as one 8-byte word.
-  local function describe(session, k)
-    local info = field_info(session, k) -- raises for a name the dictionary does not know
-    local prefix = info.prefix
-    info.prefix_len = #prefix
+  local function describe(session, k, cache)
+    local d = field_info(session, k) -- raises for a name the dictionary does not know
+    local prefix = d.prefix
+    local info = info_t()
+    info.tag, info.plen, info.kind = d.tag, #prefix, d.kind
+    info.timestamp = d.timestamp and 1 or 0
+    if d.enums then
+      info.has_enums = 1
+      cache.enums[k] = d.enums
+    end
     if little and #prefix <= 8 then
       local w = u64(0)
       for i = #prefix, 1, -1 do w = w * 256 + prefix:byte(i) end
       info.prefix8 = w
+    else
+      info.wide = 1
+      cache.prefixes[k] = prefix
     end
     return info
   end
@@ -120,7 +134,7 @@ local function install_send(fs)
   local function encode(session, t)
     local cache = caches[session]
     if cache == nil then
-      cache = { fields = {}, types = {} }
+      cache = { fields = {}, types = {}, enums = {}, prefixes = {} }
       caches[session] = cache
     end
     local msg_type = t.MsgType
@@ -138,7 +152,7 @@ local function install_send(fs)
     while k ~= nil do
       local info = fields[k]
       if info == nil then
-        info = describe(session, k)
+        info = describe(session, k, cache)
         fields[k] = info
       end
       local kind = info.kind
@@ -147,32 +161,30 @@ local function install_send(fs)
         local tv = type(v)
         if tv == "boolean" then
           v, tv = v and "Y" or "N", "string"
-        elseif tv == "string" then
-          local enums = info.enums
-          if enums then v = enums[v] or v end
+        elseif tv == "string" and info.has_enums ~= 0 then
+          v = cache.enums[k][v] or v
         end
-        local start = pos
+        local start, plen = pos, info.plen
         -- Room for the field, a number's 64 bytes at most, and the slack send_items copies over
         -- (which also covers the 8-byte store of the prefix).
-        local need = pos + info.prefix_len + (tv == "string" and #v or 64) + 1 + slack
+        local need = pos + plen + (tv == "string" and #v or 64) + 1 + slack
         if need > arena_cap then
           p = reserve(ctx, need * 2)
           if p == nil then return end
           arena, arena_cap = p, need * 2
         end
-        local prefix8 = info.prefix8
-        if prefix8 then -- "tag=" in one unaligned 8-byte store
-          ffi_cast(u64p, p + pos)[0] = prefix8
+        if info.wide == 0 then -- "tag=" in one unaligned 8-byte store
+          ffi_cast(u64p, p + pos)[0] = info.prefix8
         else
-          ffi_copy(p + pos, info.prefix, info.prefix_len)
+          ffi_copy(p + pos, cache.prefixes[k], plen)
         end
-        pos = pos + info.prefix_len
+        pos = pos + plen
         if tv == "string" then
           -- (An SOH inside a value is caught in C, by counting them over the whole message.)
           if v == "" then return end
           ffi_copy(p + pos, v, #v)
           pos = pos + #v
-        elseif tv == "number" and not info.timestamp then
+        elseif tv == "number" and info.timestamp == 0 then
           pos = pos + tonumber(format_number(p + pos, v))
         else -- groups, timestamps as numbers, values FIX cannot carry: the C encoder
           return
