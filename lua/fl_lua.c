@@ -79,6 +79,8 @@ static int ctx_gc(lua_State *L)
     free(ctx->scratch);
     free(ctx->items);
     free(ctx->fast_items);
+    free(ctx->fast_prev_tags);
+    free(ctx->fast_order);
     free(ctx->fast_scratch);
     free(ctx->fast_out);
     fl_msg_release(&ctx->parse);

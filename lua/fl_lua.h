@@ -116,6 +116,9 @@ struct fl_lua_ctx {
     size_t items_cap;
     struct fl_msg parse;           /* reusable parse target (on_outbound, should_replay...) */
     struct fl_lua_fast_item *fast_items; /* lua/fixlua/fast.lua's field list (FL_LUA_FAST_ITEMS) */
+    uint32_t *fast_prev_tags;      /* the tags of the last send, in table order, and the */
+    uint16_t *fast_order;          /* order it sorted them into: the same shape reuses it */
+    size_t fast_prev_n;
     char *fast_scratch;            /* ... and the arena it writes fields into: only fast.lua grows
                                       it, so the pointer it keeps stays valid between sends */
     size_t fast_scratch_cap;

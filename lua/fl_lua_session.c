@@ -200,10 +200,15 @@ static size_t count_soh(const char *p, size_t n)
 {
     size_t c = 0, i = 0;
 #ifdef __SSE2__
-    const __m128i soh = _mm_set1_epi8(1);
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        c += (size_t)__builtin_popcount((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, soh)));
+    /* Matches count down a byte lane each (-1 per SOH); lanes are summed every 255 blocks. */
+    const __m128i soh = _mm_set1_epi8(1), zero = _mm_setzero_si128();
+    while (i + 16 <= n) {
+        __m128i acc = zero;
+        for (int b = 0; b < 255 && i + 16 <= n; b++, i += 16)
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(
+                                        _mm_loadu_si128((const __m128i *)(const void *)(p + i)), soh));
+        __m128i sums = _mm_sad_epu8(acc, zero);
+        c += (size_t)_mm_cvtsi128_si32(sums) + (size_t)_mm_extract_epi16(sums, 4);
     }
 #endif
     for (; i < n; i++)
@@ -220,23 +225,37 @@ static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *
     if (n > FL_LUA_FAST_ITEMS || (n > 0 && !ctx->fast_items))
         luaL_error(L, "fixlua: bad encoded field count");
     const struct fl_lua_fast_item *it = ctx->fast_items;
-    /* Sort keys: header before body, then tag (< 2^30), then the item's index (stability). */
-    uint64_t keys[FL_LUA_FAST_ITEMS];
     size_t total = 0;
+    /* A script sends the same shapes again and again, and a table built by the same
+     * constructor yields its fields in the same order: then the last sort still holds. */
+    int same = n == ctx->fast_prev_n;
     for (size_t i = 0; i < n; i++) {
         /* fast.lua reserved FL_LUA_FAST_SLACK bytes behind each field for the copy below. */
         if (it[i].off > ctx->fast_scratch_cap ||
             it[i].len + FL_LUA_FAST_SLACK > ctx->fast_scratch_cap - it[i].off ||
             it[i].tag >= 1u << 30)
             luaL_error(L, "fixlua: encoded field outside the scratch arena");
-        uint64_t k = ((uint64_t)(it[i].kind != 1) << 46) | ((uint64_t)it[i].tag << 16) | i;
-        size_t j = i;
-        while (j > 0 && keys[j - 1] > k) {
-            keys[j] = keys[j - 1];
-            j--;
-        }
-        keys[j] = k;
+        same &= it[i].tag == ctx->fast_prev_tags[i];
         total += it[i].len;
+    }
+    uint16_t *order = ctx->fast_order;
+    if (!same) {
+        /* Sort keys: header before body, then tag (< 2^30), then the item's index (stability). */
+        uint64_t keys[FL_LUA_FAST_ITEMS];
+        for (size_t i = 0; i < n; i++) {
+            uint64_t k = ((uint64_t)(it[i].kind != 1) << 46) | ((uint64_t)it[i].tag << 16) | i;
+            size_t j = i;
+            while (j > 0 && keys[j - 1] > k) {
+                keys[j] = keys[j - 1];
+                j--;
+            }
+            keys[j] = k;
+        }
+        for (size_t i = 0; i < n; i++) {
+            order[i] = (uint16_t)(keys[i] & 0xffff);
+            ctx->fast_prev_tags[i] = it[i].tag;
+        }
+        ctx->fast_prev_n = n;
     }
     /* The fields lie end to end from scratch[0], each ending in the SOH fast.lua wrote: any
      * other SOH is inside a value, which the C encoder then reports. */
@@ -252,7 +271,7 @@ static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *
     }
     size_t hl = 0, w = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct fl_lua_fast_item *f = &it[keys[i] & 0xffff];
+        const struct fl_lua_fast_item *f = &it[order[i]];
         /* Fields are short: 16-byte moves (over the slack) instead of a memcpy call each. */
         const char *src = ctx->fast_scratch + f->off;
         char *dst = ctx->fast_out + w;
@@ -847,8 +866,11 @@ void fl_lua_session_open(lua_State *L)
     struct fl_lua_ctx *ctx = fl_lua_ctx_get(L);
     if (!ctx->fast_items) {
         ctx->fast_items = malloc(FL_LUA_FAST_ITEMS * sizeof *ctx->fast_items);
-        if (!ctx->fast_items)
-            luaL_error(L, "fixlua: out of memory");
+        ctx->fast_prev_tags = malloc(FL_LUA_FAST_ITEMS * sizeof *ctx->fast_prev_tags);
+        ctx->fast_order = malloc(FL_LUA_FAST_ITEMS * sizeof *ctx->fast_order);
+        if (!ctx->fast_items || !ctx->fast_prev_tags || !ctx->fast_order)
+            luaL_error(L, "fixlua: out of memory"); /* the context's __gc frees what was had */
+        ctx->fast_prev_n = 0;
     }
     lua_pushlightuserdata(L, ctx);
     lua_setfield(L, -2, "ctx");

@@ -43,6 +43,26 @@ describe("compiled send and read paths", function()
     assert.equals(expect, raw:sub(body, body + #expect - 1))
   end)
 
+  it("keeps tag order when tables of the same size but other fields alternate", function()
+    local got, _, ini = pair_recording()
+    local function a(id) return { MsgType = "D", ClOrdID = id, Symbol = "IBM", Side = "BUY" } end
+    local function b(id) return { MsgType = "D", Text = "t", ClOrdID = id, Account = "AC1" } end
+    for i = 1, 3 do
+      assert(ini:send(a("A" .. i)))
+      assert(ini:send(b("B" .. i)))
+    end
+    H.step_until(eng, function() return #got.msgs == 6 end, "the orders")
+    for i = 1, 6 do
+      local raw = got.msgs[i]:raw()
+      local n = math.floor((i + 1) / 2)
+      if i % 2 == 1 then
+        assert.matches("\00111=A" .. n .. "\00154=1\00155=IBM\00110=", raw)
+      else
+        assert.matches("\0011=AC1\00111=B" .. n .. "\00158=t\00110=", raw)
+      end
+    end
+  end)
+
   it("leaves groups and numeric timestamps to the C encoder", function()
     local got, _, ini = pair_recording()
     assert(ini:send{ MsgType = "D", ClOrdID = "G1", Symbol = "IBM", Side = "BUY", OrderQty = 1,
