@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "fl_frame.h"
 #include "fl_tags.h"
@@ -786,7 +789,24 @@ static int check_encoded_fields(const char *p, size_t n)
         return FL_OK;
     if (p[n - 1] != SOH || p[0] == SOH)
         return FL_EINVAL;
-    for (size_t i = 1; i < n; i++)
+    size_t i = 1;
+#ifdef __SSE2__
+    /* 16 bytes a step: an SOH whose previous byte is '=' (carried across steps). Every message
+     * sent passes here, and a byte loop was a third of fl_session_send(). */
+    const __m128i eq = _mm_set1_epi8('='), soh = _mm_set1_epi8(SOH);
+    uint32_t carry = 0;
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        uint32_t me = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, eq));
+        uint32_t ms = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, soh));
+        if (((me << 1) | carry) & ms)
+            return FL_EINVAL;
+        carry = (me >> 15) & 1;
+    }
+    if (i == 0)
+        i = 1;
+#endif
+    for (; i < n; i++)
         if (p[i] == SOH && p[i - 1] == '=')
             return FL_EINVAL;
     return FL_OK;
