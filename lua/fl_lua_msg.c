@@ -215,16 +215,24 @@ static size_t put_value(lua_State *L, struct fl_lua_ctx *ctx, size_t *used, int 
         if (memchr(p, SOH, n))
             luaL_error(L, "fixlua: value of field %d (%s) contains SOH", tag, f ? f->name : "?");
         break;
-    case LUA_TNUMBER:
+    case LUA_TNUMBER: {
+        lua_Number v = lua_tonumber(L, idx);
+        if (!isfinite(v))
+            luaL_error(L, "fixlua: field %d (%s): %s is not a value FIX can carry", tag,
+                       f ? f->name : "?", v != v ? "NaN" : "an infinite number");
         if (is_timestamp_type(f)) {
+            if (!(fabs(v) < 9.2e18))
+                luaL_error(L, "fixlua: field %d (%s): %f ns is out of the range of timestamps",
+                           tag, f->name, (double)v);
             char tb[32];
-            n = fl_format_utc_timestamp(tb, (int64_t)lua_tonumber(L, idx), 3);
+            n = fl_format_utc_timestamp(tb, (int64_t)v, 3);
             memcpy(buf, tb, n);
         } else {
-            n = fl_lua_format_number(buf, lua_tonumber(L, idx));
+            n = fl_lua_format_number(buf, v);
         }
         p = buf;
         break;
+    }
     case LUA_TBOOLEAN:
         buf[0] = lua_toboolean(L, idx) ? 'Y' : 'N';
         n = 1;

@@ -184,9 +184,10 @@ local function install_send(fs)
           if v == "" then return end
           ffi_copy(p + pos, v, #v)
           pos = pos + #v
-        elseif tv == "number" and info.timestamp == 0 then
+        elseif tv == "number" and info.timestamp == 0 and v - v == 0 then -- finite
           pos = pos + tonumber(format_number(p + pos, v))
-        else -- groups, timestamps as numbers, values FIX cannot carry: the C encoder
+        else -- groups, timestamps as numbers, NaN and infinities: the C encoder (which raises
+          -- for what FIX cannot carry)
           return
         end
         p[pos] = 1

@@ -85,6 +85,11 @@ describe("compiled send and read paths", function()
                      "fixlua: field 34 (MsgSeqNum) is written by the engine")
     assert.has_error(function() ini:send{ MsgType = "D", ClOrdId = "x" } end)
     assert.has_error(function() ini:send{ MsgType = "D", ClOrdID = {} } end)
+    assert.has_error(function() ini:send{ MsgType = "D", Price = 0 / 0 } end,
+                     "fixlua: field 44 (Price): NaN is not a value FIX can carry")
+    assert.has_error(function() ini:send{ MsgType = "D", Price = -math.huge } end,
+                     "fixlua: field 44 (Price): an infinite number is not a value FIX can carry")
+    assert.has_error(function() ini:send{ MsgType = "D", TransactTime = 1e300 } end)
     -- Nothing of the refused messages went out: the next one has the next number.
     local seq = ini:next_sender_seq()
     assert(ini:send{ MsgType = "D", ClOrdID = "ok" })
