@@ -590,6 +590,19 @@ static int msg_index(lua_State *L)
     return 1;
 }
 
+/* A decimal as the nearest Lua number: the mantissa divided by 10^scale (one rounding for
+ * scales up to 22, where 10^scale is exact). */
+static lua_Number decimal_to_number(struct fl_decimal d)
+{
+    lua_Number v = (lua_Number)d.mantissa;
+    lua_Number scale = 1;
+    for (int32_t s = d.scale; s > 0; s--)
+        scale *= 10;
+    for (int32_t s = d.scale; s < 0; s++)
+        v *= 10;
+    return v / scale;
+}
+
 /* Called through the FFI by lua/fixlua/fast.lua (it must not touch a lua_State): the value of
  * the first field `tag` of message box o. Returns its length with *p set, -1 when the field is
  * absent, -2 when the view has expired, -3 when `names` (a tag taken from the name cache of
@@ -608,6 +621,30 @@ int32_t fl_lua_fast_field(const struct fl_lua_msg *o, uint32_t tag, const struct
         return -1;
     *p = fl_msg_value(m, (uint32_t)i);
     return (int32_t)m->fields[i].len;
+}
+
+/* FFI, for msg:int() (kind 0) and msg:decimal() (kind 1) in lua/fixlua/fast.lua: the value of
+ * field `tag` parsed into *out, its bytes in *p, their length returned; -1 to -3 as
+ * fl_lua_fast_field(), -4 when the value is not a valid number (the C method reports it). The
+ * conversions are the ones msg_int() and msg_decimal() make. */
+int32_t fl_lua_fast_number(const struct fl_lua_msg *o, uint32_t tag, const struct fl_lua_ctx *names,
+                           int32_t kind, double *out, const char **p)
+{
+    int32_t n = fl_lua_fast_field(o, tag, names, p);
+    if (n < 0)
+        return n;
+    if (kind == 0) {
+        int64_t v;
+        if (fl_parse_int(*p, (size_t)n, &v) != FL_OK)
+            return -4;
+        *out = (double)v;
+        return n;
+    }
+    struct fl_decimal d;
+    if (fl_parse_decimal(*p, (size_t)n, &d) != FL_OK)
+        return -4;
+    *out = decimal_to_number(d);
+    return n;
 }
 
 /* Field for argument idx: returns its first index, or -1. */
@@ -689,13 +726,7 @@ static int msg_decimal(lua_State *L)
     int rc = fl_parse_decimal(p, n, &d);
     if (rc != FL_OK)
         return typed_fail(L, rc, tag, f, "decimal");
-    lua_Number v = (lua_Number)d.mantissa;
-    lua_Number scale = 1;
-    for (int32_t s = d.scale; s > 0; s--)
-        scale *= 10;
-    for (int32_t s = d.scale; s < 0; s++)
-        v *= 10;
-    lua_pushnumber(L, v / scale);
+    lua_pushnumber(L, decimal_to_number(d));
     lua_pushlstring(L, p, n);
     return 2;
 }
@@ -1300,7 +1331,7 @@ void fl_lua_msg_open(lua_State *L)
     lua_pushvalue(L, -1);
     lua_setfield(L, mt, "__index");
     /* What lua/fixlua/fast.lua needs to put its compiled readers in front (init.lua takes it
-     * out of the module table): M._fast_message = {mt, methods, index, field, ctx}. */
+     * out of the module table): M._fast_message = {mt, methods, index, field, number, ctx}. */
     lua_createtable(L, 0, 5);                /* stack: M, mt, methods, index, fast */
     lua_insert(L, -2);
     lua_setfield(L, -2, "index");
@@ -1310,6 +1341,8 @@ void fl_lua_msg_open(lua_State *L)
     lua_setfield(L, -2, "methods");
     lua_pushlightuserdata(L, (void *)fl_lua_fast_field);
     lua_setfield(L, -2, "field");
+    lua_pushlightuserdata(L, (void *)fl_lua_fast_number);
+    lua_setfield(L, -2, "number");
     lua_pushlightuserdata(L, ctx);
     lua_setfield(L, -2, "ctx");
     lua_setfield(L, mt - 1, "_fast_message");

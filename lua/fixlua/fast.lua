@@ -14,6 +14,8 @@ local ffi_string, ffi_copy, ffi_cast = ffi.string, ffi.copy, ffi.cast
 local field_fn = ffi.typeof("int32_t (*)(const void *, uint32_t, const void *, const char **)")
 local reserve_fn = ffi.typeof("char *(*)(void *, size_t)")
 local number_fn = ffi.typeof("size_t (*)(char *, double)")
+local parse_fn = ffi.typeof(
+  "int32_t (*)(const void *, uint32_t, const void *, int32_t, double *, const char **)")
 
 local MESSAGE = "fixlua.message" -- what getmetatable() says of a message (its __metatable)
 
@@ -75,6 +77,59 @@ local function install_readers(fm)
       if n == -1 then return nil end
     end
     return c_type(msg)
+  end
+
+  -- msg:int(f), msg:decimal(f) and msg:seq(): the number parsed in C, no string made (but
+  -- decimal's second result, the exact text). Bad syntax, absent names and other dictionaries
+  -- take the C methods, which build the error tuples.
+  local number = ffi_cast(parse_fn, fm.number)
+  local num = ffi.new("double[1]")
+  local c_int, c_decimal, c_seq = keys.int, keys.decimal, keys.seq
+
+  local function tag_of(msg, k) -- tag and name context, or nil: ask the C method
+    local tag = keys[k]
+    if type(tag) == "number" then return tag, ctx end
+    if tag == nil then
+      if is_tag(k) then return k, nil end
+      if type(k) == "string" then
+        c_index(msg, k) -- resolves the name (raising for an unknown one) and caches it
+        tag = keys[k]
+        if type(tag) == "number" then return tag, ctx end
+      end
+    end
+    return nil
+  end
+
+  keys.int = function(msg, k)
+    if getmetatable(msg) == MESSAGE then
+      local tag, names = tag_of(msg, k)
+      if tag then
+        local n = number(msg, tag, names, 0, num, out)
+        if n >= 0 then return num[0] end
+        if n == -1 then return nil end
+      end
+    end
+    return c_int(msg, k)
+  end
+
+  keys.decimal = function(msg, k)
+    if getmetatable(msg) == MESSAGE then
+      local tag, names = tag_of(msg, k)
+      if tag then
+        local n = number(msg, tag, names, 1, num, out)
+        if n >= 0 then return num[0], ffi_string(out[0], n) end
+        if n == -1 then return nil end
+      end
+    end
+    return c_decimal(msg, k)
+  end
+
+  keys.seq = function(msg)
+    if getmetatable(msg) == MESSAGE then
+      local n = number(msg, 34, nil, 0, num, out)
+      if n >= 0 then return num[0] end
+    end
+    return c_seq(msg)
   end
 end
 

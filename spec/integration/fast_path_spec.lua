@@ -108,6 +108,9 @@ describe("compiled send and read paths", function()
           frac = pcall(function() return m[1.5] end),
           unknown = select(2, pcall(function() return m.NoSuchField end)),
           wrong_self = pcall(m.get, {}, 55),
+          qty = m:int("OrderQty"), qty_tag = m:int(38), px = { m:decimal("Price") },
+          seq = m:seq(), no_int = m:int("MinQty"), bad_int = { m:int("Symbol") },
+          int_unknown = pcall(m.int, m, "NoSuchField"),
           wrong_type = pcall(m.type, "D"),
         }
       end } },
@@ -128,6 +131,15 @@ describe("compiled send and read paths", function()
     assert.is_false(seen.frac)
     assert.matches("unknown FIX field 'NoSuchField'", seen.unknown)
     assert.is_false(seen.wrong_self)
+    assert.equals(5, seen.qty)
+    assert.equals(5, seen.qty_tag)
+    assert.same({ 7.5, "7.5" }, seen.px)
+    assert.equals(2, seen.seq) -- after the Logon
+    assert.is_nil(seen.no_int)
+    assert.is_nil(seen.bad_int[1])
+    assert.equals("EFORMAT", seen.bad_int[3])
+    assert.matches("field 55 %(Symbol%) is not a valid integer", seen.bad_int[2])
+    assert.is_false(seen.int_unknown)
     assert.is_false(seen.wrong_type)
   end)
 
