@@ -311,18 +311,25 @@ static size_t feed(struct conn *c, const char *p, size_t n)
         if (c->es->hooks.on_transport)
             c->es->hooks.on_transport(c->es->hooks.ctx, c->es, FL_TRANSPORT_CONNECTED, c->peer);
     }
+    /* Each byte reaches on_raw_inbound once, when it arrives (or when its connection is
+     * routed), however frames are split across reads: p[0, raw_seen) were shown already. */
+    struct fl_engine_session *es = c->es;
+    if (es->hooks.on_raw_inbound && n > c->raw_seen) {
+        es->hooks.on_raw_inbound(es->hooks.ctx, es, p + c->raw_seen, n - c->raw_seen);
+        if (c->closing)
+            return n;
+    }
+    c->raw_seen = n;
     size_t done = 0;
     while (!c->closing && c->es && done < n) {
-        struct fl_engine_session *es = c->es;
-        if (es->hooks.on_raw_inbound)
-            es->hooks.on_raw_inbound(es->hooks.ctx, es, p + done, n - done);
-        size_t used = fl_session_on_bytes(es->fsm, p + done, n - done, fl_engine_now(c->e));
+        size_t used = fl_session_on_bytes(c->es->fsm, p + done, n - done, fl_engine_now(c->e));
         if (c->closing)
             return n; /* the input went with the connection */
         if (used == 0)
             break;
         done += used;
     }
+    c->raw_seen -= done;
     return done;
 }
 

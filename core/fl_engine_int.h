@@ -47,6 +47,7 @@ struct conn {
     struct event *read_ev;  /* direct: reads with recv() into `in`, not the bufferevent's */
     char *in;
     size_t in_len, in_cap;
+    size_t raw_seen;        /* leading bytes of the unconsumed input shown to on_raw_inbound */
     char peer[64];
     struct conn *next;   /* engine's list of connections */
 };

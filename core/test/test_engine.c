@@ -17,12 +17,15 @@ struct counters {
     int transport_up, transport_down, connect_failed;
     int created;
     size_t longest;     /* bytes of the longest application message received */
+    size_t raw_bytes;   /* bytes shown to on_raw_inbound */
+    size_t msg_bytes;   /* bytes of the messages received, admin ones included */
     char last_clordid[32];
 };
 
 static void on_message(void *ctx, struct fl_engine_session *es, const struct fl_msg *m, int admin)
 {
     struct counters *c = ctx;
+    c->msg_bytes += m->len;
     if (admin)
         return;
     c->app_in++;
@@ -57,6 +60,14 @@ static void on_transport(void *ctx, struct fl_engine_session *es, enum fl_transp
         c->connect_failed++;
 }
 
+static void on_raw(void *ctx, struct fl_engine_session *es, const char *p, size_t n)
+{
+    struct counters *c = ctx;
+    (void)es;
+    (void)p;
+    c->raw_bytes += n;
+}
+
 static void on_created(void *ctx, struct fl_engine_session *t, struct fl_engine_session *created)
 {
     struct counters *c = ctx;
@@ -68,7 +79,8 @@ static void on_created(void *ctx, struct fl_engine_session *t, struct fl_engine_
 static struct fl_engine_hooks hooks_for(struct counters *c)
 {
     struct fl_engine_hooks h = {.ctx = c, .on_message = on_message, .on_event = on_event,
-                                .on_transport = on_transport, .on_session_created = on_created};
+                                .on_transport = on_transport, .on_session_created = on_created,
+                                .on_raw_inbound = on_raw};
     return h;
 }
 
@@ -168,6 +180,8 @@ FL_TEST(logon_and_trade_over_loopback)
         FL_CHECK_INT(ca.app_in, 1003);
         FL_CHECK(ca.longest > big);
         FL_CHECK(STR_EQ_(ca.last_clordid, "after"));
+        /* Every byte was shown to on_raw_inbound once, though the big frame took many reads. */
+        FL_CHECK(ca.raw_bytes == ca.msg_bytes);
     }
     /* shutdown logs the initiator out; the acceptor answers and both drop */
     fl_engine_shutdown(ei, 2000);
