@@ -737,9 +737,13 @@ static int make_layout(struct dict_builder *b, const struct flat *fl, struct fl_
             continue;
         }
         index[h].tag = m->tag;
-        index[h].member = k << 8 | dict_slot_kind(m);
+        index[h].member = k << 8;
         members[k++] = *m;
     }
+    /* Kinds last: a member listed twice is required if either place says so. */
+    for (uint32_t h = 0; h <= mask; h++)
+        if (index[h].tag)
+            index[h].member |= dict_slot_kind(&members[DICT_SLOT_MEMBER(index[h].member)]);
     for (uint32_t i = 0; i < k; i++) {
         nreq += members[i].required;
         if (members[i].group && members[i].group->entry.scratch > deepest)
@@ -1102,13 +1106,9 @@ int fl_dict_enum_value(const struct fl_dict_field *f, const char *name, size_t n
     return FL_ENOENT;
 }
 
-const struct fl_dict_message *dict_own_message(const struct fl_dict *d, const char *msg_type,
-                                               size_t n)
+const struct fl_dict_message *dict_own_message_hashed(const struct fl_dict *d,
+                                                      const char *msg_type, size_t n)
 {
-    if (n == 1 && (unsigned char)msg_type[0] < 128) {
-        uint32_t i = d->type_one[(unsigned char)msg_type[0]];
-        return i ? &d->messages[i - 1] : NULL;
-    }
     uint32_t h = dict_hash_bytes(msg_type, n) & d->type_mask;
     for (;;) {
         uint32_t i = d->type_index[h];

@@ -63,11 +63,15 @@ char *dict_arena_strdup(struct dict_arena *a, const char *s, size_t n);
 /* Hash of a byte string (FNV-1a). */
 uint32_t dict_hash_bytes(const char *p, size_t n);
 
-/* A slot's `member` word: the member index above, in the low byte what the validator has to
- * do with the value beyond "not empty" (0 for a plain string member that opens no group), so
- * the common case needs no look at the member itself. */
+/* A slot's `member` word: the member index above; in the low byte, bit 0 set when the member
+ * is required (the validator counts them instead of looking each one up at the end), bits 1-4
+ * its dict_check, bit 7 set when it opens a group. DICT_SLOT_CHECKED clear means a plain string
+ * member that opens no group, so the common case needs no look at the member itself. */
 #define DICT_SLOT_MEMBER(w) ((w) >> 8)
+#define DICT_SLOT_REQUIRED 0x01u
+#define DICT_SLOT_CHECK(w) (((w) >> 1) & 0x0Fu)
 #define DICT_SLOT_GROUP 0x80u
+#define DICT_SLOT_CHECKED 0xFEu
 /* A slot probe that found nothing (member words stay below 2^28, DICT_MAX_MEMBERS << 8). */
 #define DICT_SLOT_NONE UINT32_MAX
 
@@ -170,10 +174,11 @@ static inline enum dict_check dict_field_check(const struct fl_dict_field *f)
     }
 }
 
-/* Low byte of a member's slot word: its value check, DICT_SLOT_GROUP when it opens a group. */
+/* Low byte of a member's slot word (see DICT_SLOT_MEMBER). */
 static inline uint32_t dict_slot_kind(const struct fl_dict_member *m)
 {
-    return m->checks | (m->group ? DICT_SLOT_GROUP : 0u);
+    return (m->required ? DICT_SLOT_REQUIRED : 0u) | (uint32_t)m->checks << 1 |
+           (m->group ? DICT_SLOT_GROUP : 0u);
 }
 
 /* 1 when the field's enum_keys hold the value (values of more than 8 bytes never do): one
@@ -217,9 +222,20 @@ static inline const struct fl_dict_field *dict_own_field(const struct fl_dict *d
     return lo < d->nfields && d->fields[lo].tag == tag ? &d->fields[lo] : NULL;
 }
 
-/* Message of this dictionary alone. */
-const struct fl_dict_message *dict_own_message(const struct fl_dict *d, const char *msg_type,
-                                               size_t n);
+/* Message of this dictionary alone: one-character MsgTypes from the direct table, the others
+ * through the hash index (dict_own_message_hashed, any length). */
+const struct fl_dict_message *dict_own_message_hashed(const struct fl_dict *d,
+                                                      const char *msg_type, size_t n);
+
+static inline const struct fl_dict_message *dict_own_message(const struct fl_dict *d,
+                                                             const char *msg_type, size_t n)
+{
+    if (n == 1 && (unsigned char)msg_type[0] < 128) {
+        uint32_t i = d->type_one[(unsigned char)msg_type[0]];
+        return i ? &d->messages[i - 1] : NULL;
+    }
+    return dict_own_message_hashed(d, msg_type, n);
+}
 
 /* ---- builder ---- */
 

@@ -1,17 +1,20 @@
 /* fixlua — validating a parsed message against a dictionary.
  *
- * One pass over the field index in wire order. Each tag is looked up in the member index of the
- * section it is in (header, body or trailer; a group entry inside a group) — a multiply and
- * usually one probe — and stamped in the caller's fl_validator scratch array with the current
+ * One pass over the field index in wire order, in one loop for header, body and trailer (the
+ * loop's index switched when a field starts the next section). Each tag is looked up in the
+ * member index of the section it is in (a group entry inside a group) — a multiply and usually
+ * one probe — and stamped in the caller's fl_validator scratch array with the current
  * generation, which finds repeated tags without clearing anything between messages: every
  * message and every group entry takes a fresh generation, and each active member list owns its
  * own slice of the array (header, trailer and body side by side, nested entries stacked above).
- * Required members are checked when their section or entry ends. Values are checked by type
- * with the rules of the fl_msg.h parsers (syntax only, inline for the common types, picked per
- * member at load time), and against the enum list (a 256-bit set for one-character values, a
- * collision-free hash table of values packed in 64 bits otherwise). Each index slot carries,
- * next to the member index, whether the value needs more than "not empty", so a plain string
- * field costs a probe, a stamp and a length test.
+ * Required members are counted as they are taken; only a section or entry whose count falls
+ * short has its required list searched for the one missing. Values are checked by type with the
+ * rules of the fl_msg.h parsers (syntax only, inline for the common types, short values and
+ * timestamps a word at a time, picked per member at load time), and against the enum list (a
+ * 256-bit set for one-character values, a collision-free hash table of values packed in 64 bits
+ * otherwise). Each index slot carries, next to the member index, whether the member is
+ * required, its value check and whether it opens a group, so a plain string field costs a
+ * probe, a stamp and a length test.
  *
  * Reject reasons follow the FIX session test cases (14a-14i, 2q, 2r): tag unknown to the
  * dictionary 0, known but not for this message 2, missing 1, empty 4, not an enum value 5, bad
@@ -242,11 +245,10 @@ static inline int digits8(const char *p)
     return (x & high) == threes && ((x + 0x0606060606060606u) & high) == threes;
 }
 
-static inline int is_date(const char *p)
+/* Month and day of eight digits YYYYMMDD in range (the 29th of February in leap years). */
+static inline int date_in_range(const char *p)
 {
     static const unsigned char mdays[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (!digits8(p))
-        return 0;
     int m = (p[4] - '0') * 10 + (p[5] - '0');
     int d = (p[6] - '0') * 10 + (p[7] - '0');
     if (m < 1 || m > 12 || d < 1 || d > mdays[m])
@@ -255,6 +257,11 @@ static inline int is_date(const char *p)
         return 1;
     int y = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
     return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+static inline int is_date(const char *p)
+{
+    return digits8(p) && date_in_range(p);
 }
 
 /* HH:MM:SS with an optional fraction of 1 to 12 digits; 60 seconds allowed (leap second). */
@@ -284,14 +291,26 @@ static inline int is_timestamp(const char *p, size_t n)
 #define BYTES_LOW UINT64_C(0x7F7F7F7F7F7F7F7F)
 #define BYTES_HIGH UINT64_C(0x8080808080808080)
 
+/* The low n bytes of a word set, for n = 0..8. */
+static const uint64_t word_keep[9] = {
+    0,
+    UINT64_C(0xFF),
+    UINT64_C(0xFFFF),
+    UINT64_C(0xFFFFFF),
+    UINT64_C(0xFFFFFFFF),
+    UINT64_C(0xFFFFFFFFFF),
+    UINT64_C(0xFFFFFFFFFFFF),
+    UINT64_C(0xFFFFFFFFFFFFFF),
+    UINT64_C(0xFFFFFFFFFFFFFFFF),
+};
+
 ALWAYS_INLINE int value_word(const char *p, uint32_t n, const char *end, uint64_t *x)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     if (n > 8 || end - p < 8)
         return 0;
     memcpy(x, p, 8);
-    if (n < 8)
-        *x &= (UINT64_C(1) << (8 * n)) - 1;
+    *x &= word_keep[n];
     return 1;
 #else
     (void)p, (void)n, (void)end, (void)x;
@@ -316,7 +335,7 @@ static inline uint64_t word_dots(uint64_t x)
 /* High bits of the first n (1..8) bytes. */
 static inline uint64_t word_first(uint32_t n)
 {
-    return n >= 8 ? BYTES_HIGH : BYTES_HIGH & ((UINT64_C(1) << (8 * n)) - 1);
+    return BYTES_HIGH & word_keep[n];
 }
 
 /* is_int() of a value word. */
@@ -330,8 +349,37 @@ static inline int word_is_int(uint64_t x, uint32_t n)
 static inline int word_is_decimal(uint64_t x, uint32_t n)
 {
     uint64_t first = word_first(n), nd = word_nondigits(x) & first;
+    if (nd == 0) /* all digits: the common quantity */
+        return 1;
     uint64_t dots = word_dots(x) & first, minus = (x & 0xFFu) == '-' ? 0x80u : 0u;
     return (nd & ~dots & ~minus) == 0 && (dots & (dots - 1)) == 0 && nd != first;
+}
+
+/* is_timestamp() of a value of 17 or 19-24 bytes with 24 bytes readable at p: the date, the
+ * "-HH:MM:S" and the "S.fff" parts as three words, each xor its pattern so that digits read 0-9
+ * and separators 0 (the bytes after the value are cleared), then the ranges. A byte above 9
+ * shows in its high nibble, itself or after adding 6 (no carry crosses a byte once every high
+ * nibble is clear). */
+static inline int word_is_timestamp(const char *p, uint32_t n)
+{
+    const uint64_t high = UINT64_C(0xF0F0F0F0F0F0F0F0);
+    uint64_t a, b, c;
+    memcpy(&a, p, 8);
+    memcpy(&b, p + 8, 8);
+    memcpy(&c, p + 16, 8);
+    a ^= UINT64_C(0x3030303030303030);                  /* YYYYMMDD */
+    b ^= UINT64_C(0x303a30303a30302d);                  /* -HH:MM:S */
+    c = (c ^ UINT64_C(0x3030303030302e30)) & word_keep[n - 16]; /* S.fff... */
+    uint64_t bad = (b & UINT64_C(0x00ff0000ff0000ff)) | (c & UINT64_C(0xff00)) |
+                   ((a | b | c) & high) |
+                   (((a + UINT64_C(0x0606060606060606)) | (b + UINT64_C(0x0600060600060600)) |
+                     (c + UINT64_C(0x0606060606060006))) &
+                    high);
+    if (bad)
+        return 0;
+    int hh = (p[9] - '0') * 10 + (p[10] - '0');
+    return hh <= 23 && p[12] <= '5' && (p[15] <= '5' || (p[15] == '6' && p[16] == '0')) &&
+           date_in_range(p);
 }
 
 static int check_format(const struct fl_dict_field *fd, const char *p, size_t n)
@@ -431,7 +479,7 @@ struct vctx {
     const char *buf;
     const char *end;               /* buf + the message length */
     const struct fl_field *f;
-    uint32_t n;
+    const struct fl_field *fend;   /* f + the field count */
     const struct fl_validate_opts *o;
     const struct fl_dict *td;      /* header, trailer, admin messages */
     const struct fl_dict *ad;      /* the dictionary of the body */
@@ -470,11 +518,11 @@ static inline const char *value_of(const struct vctx *c, uint32_t i)
 
 /* 0 when the non-empty value of a member suits it, else the reject reason. The common types
  * are checked inline, short values a word at a time; the others go through check_rules(). */
-ALWAYS_INLINE int member_value(const struct fl_dict_member *mem, const char *p, uint32_t n,
-                               const char *end)
+ALWAYS_INLINE int member_value(uint32_t w, const struct fl_dict_member *mem, const char *p,
+                               uint32_t n, const char *end)
 {
     uint64_t x;
-    switch ((enum dict_check)mem->checks) {
+    switch ((enum dict_check)DICT_SLOT_CHECK(w)) {
     case DICT_CHECK_NONE:
         return 0;
     case DICT_CHECK_UINT:
@@ -501,6 +549,8 @@ ALWAYS_INLINE int member_value(const struct fl_dict_member *mem, const char *p, 
     case DICT_CHECK_BOOLEAN:
         return n == 1 && (p[0] == 'Y' || p[0] == 'N') ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
     case DICT_CHECK_TIMESTAMP:
+        if ((n == 17 || (n >= 19 && n <= 24)) && end - p >= 24)
+            return word_is_timestamp(p, n) ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
         return is_timestamp(p, n) ? 0 : FL_REJECT_INCORRECT_DATA_FORMAT;
     case DICT_CHECK_ENUM:
         if (value_word(p, n, end, &x))
@@ -519,8 +569,14 @@ ALWAYS_INLINE int member_value(const struct fl_dict_member *mem, const char *p, 
         if (!is_int(p, n))
             return FL_REJECT_INCORRECT_DATA_FORMAT;
         return dict_enum_keys_have(mem->field, p, n) ? 0 : FL_REJECT_VALUE_OUT_OF_RANGE;
-    default:
+    case DICT_CHECK_FULL:
         return check_rules(mem->field, p, n);
+    default: /* never: dict_field_check() picks one of the above */
+#if defined(__GNUC__)
+        __builtin_unreachable();
+#else
+        return check_rules(mem->field, p, n);
+#endif
     }
 }
 
@@ -560,12 +616,14 @@ COLD int missing(struct vctx *c, const struct fl_dict_layout *l, uint32_t r, int
     return reject(c, FL_REJECT_REQUIRED_TAG_MISSING, l->members[r].tag, idx);
 }
 
-ALWAYS_INLINE int check_required(struct vctx *c, const struct level *lv, int64_t idx)
+/* Rejects the first required member of the list lv that is not stamped with its generation.
+ * Called only when the count of required members taken falls short, so it always finds one. */
+NOINLINE int check_required(struct vctx *c, const struct level *lv, int64_t idx)
 {
     const struct fl_dict_layout *l = lv->l;
     const uint32_t *stamp = c->stamp + lv->base, *req = l->required, *end = req + l->nrequired;
     for (; req < end; req++)
-        if (UNLIKELY(stamp[*req] != lv->gen))
+        if (stamp[*req] != lv->gen)
             return missing(c, l, *req, idx);
     return FL_OK;
 }
@@ -592,102 +650,115 @@ static int listed_outside(const struct vctx *c, const struct level *lv, uint32_t
     return find(&c->td->trailer.body, tag) >= 0 || find(&c->td->header.body, tag) >= 0;
 }
 
-static uint32_t walk_group(struct vctx *c, const struct fl_dict_group *g, uint32_t ci,
-                           const struct level *parent, uint32_t base);
+static const struct fl_field *walk_group(struct vctx *c, const struct fl_dict_group *g,
+                                         const struct fl_field *cf, const struct level *parent,
+                                         uint32_t base);
 
-/* Rejects field i with `reason`, its tag as RefTagID; returns FAILED. A walk step that
- * succeeds returns the index of the next field, never 0. */
-#define FAILED 0u
-COLD uint32_t fail(struct vctx *c, int reason, uint32_t i)
+/* Rejects field f with `reason`, its tag as RefTagID; returns NULL. A walk step that succeeds
+ * returns the next field, never NULL. */
+COLD const struct fl_field *fail(struct vctx *c, int reason, const struct fl_field *f)
 {
-    reject(c, reason, c->f[i].tag, i);
-    return FAILED;
+    reject(c, reason, f->tag, f - c->f);
+    return NULL;
 }
 
 /* Finds `tag` in an open-addressed member index: sets w to its slot word, or jumps to `miss`.
  * A macro so the hit path stays straight-line code in every loop. */
 #define PROBE(index, mask, tag, w, miss)                                                        \
     do {                                                                                        \
-        uint32_t h_ = (((tag) * 0x9E3779B1u) >> 16) & (mask);                                   \
+        size_t h_ = (size_t)(((tag) * 0x9E3779B1u) >> 16) & (size_t)(mask);                    \
         while (UNLIKELY((index)[h_].tag != (tag))) {                                            \
             if ((index)[h_].tag == 0)                                                           \
                 goto miss;                                                                      \
-            h_ = (h_ + 1) & (mask);                                                             \
+            h_ = (h_ + 1) & (size_t)(mask);                                                     \
         }                                                                                       \
         (w) = (index)[h_].member;                                                               \
     } while (0)
 
-/* Takes field i as the member whose slot word is w in the list lv, whose stamps start at
+/* Takes field f as the member whose slot word is w in the list lv, whose stamps start at
  * `stamp`: rejects a repeat or an empty value, checks the value when the slot says so, walks
- * the group a NumInGroup opens. Returns the next field index, or FAILED. Forced inline: it runs
- * once per field, and the plain-string case must stay a handful of instructions. */
-ALWAYS_INLINE uint32_t take(struct vctx *c, const struct fl_field *fs, uint32_t *stamp,
-                            uint32_t gen, uint32_t w, const struct fl_dict_member *members,
-                            uint32_t i, const struct level *lv, uint32_t top)
+ * the group a NumInGroup opens (seen_checked: the caller has already found the member not seen
+ * in this list). Returns the next field, or NULL. Forced inline: it runs once per
+ * field, and the plain-string case must stay a handful of instructions. */
+ALWAYS_INLINE const struct fl_field *take(struct vctx *c, const struct fl_field *f,
+                                          uint32_t *stamp, uint32_t gen, uint32_t w,
+                                          const struct fl_dict_member *members,
+                                          const struct level *lv, uint32_t top, int seen_checked)
 {
     uint32_t k = DICT_SLOT_MEMBER(w);
-    if (UNLIKELY(stamp[k] == gen))
-        return fail(c, FL_REJECT_TAG_APPEARS_MORE_THAN_ONCE, i);
+    if (!seen_checked && UNLIKELY(stamp[k] == gen))
+        return fail(c, FL_REJECT_TAG_APPEARS_MORE_THAN_ONCE, f);
     stamp[k] = gen;
-    uint32_t len = fs[i].len;
+    uint32_t len = f->len;
     if (UNLIKELY(len == 0))
-        return fail(c, FL_REJECT_TAG_WITHOUT_VALUE, i);
-    if ((w & 0xFFu) == 0)
-        return i + 1;
-    const struct fl_dict_member *mem = &members[k];
-    int r = member_value(mem, c->buf + fs[i].off, len, c->end);
-    if (r)
-        return fail(c, r, i);
-    return mem->group ? walk_group(c, mem->group, i, lv, top) : i + 1;
+        return fail(c, FL_REJECT_TAG_WITHOUT_VALUE, f);
+    if ((w & DICT_SLOT_CHECKED) == 0)
+        return f + 1;
+    int r = member_value(w, &members[k], c->buf + f->off, len, c->end);
+    if (UNLIKELY(r))
+        return fail(c, r, f);
+    return w & DICT_SLOT_GROUP ? walk_group(c, members[k].group, f, lv, top) : f + 1;
 }
 
-/* Walks the group whose NumInGroup field is at ci (its value already checked); its entries'
- * stamps start at `base`. Returns the first index after the group, or FAILED. */
-static uint32_t walk_group(struct vctx *c, const struct fl_dict_group *g, uint32_t ci,
-                           const struct level *parent, uint32_t base)
+/* A NumInGroup value the fast paths did not take: its count, or -1 when it is no count. */
+NOINLINE int64_t parse_count(const char *p, uint32_t n)
 {
-    const struct fl_field *fs = c->f;
-    const uint32_t *stamp = c->stamp + base;
-    uint32_t n = c->n;
-    const char *cp = c->buf + fs[ci].off;
-    uint32_t cn = fs[ci].len;
+    int64_t v;
+    return fl_parse_int(p, n, &v) == FL_OK && v >= 0 ? v : -1;
+}
+
+/* Walks the group whose NumInGroup field is cf (its value already checked); its entries' stamps
+ * start at `base`. Returns the first field after the group, or NULL. */
+static const struct fl_field *walk_group(struct vctx *c, const struct fl_dict_group *g,
+                                         const struct fl_field *cf, const struct level *parent,
+                                         uint32_t base)
+{
+    const char *cp = c->buf + cf->off;
+    uint32_t cn = cf->len;
     int64_t declared = 0;
-    if (cn <= 9 && all_digits(cp, cn)) { /* the usual case, without a call */
+    if (cn == 1 && digit(cp[0])) { /* the usual cases, without a call */
+        declared = cp[0] - '0';
+    } else if (cn <= 9 && all_digits(cp, cn)) {
         for (uint32_t k = 0; k < cn; k++)
             declared = declared * 10 + (cp[k] - '0');
-    } else if (fl_parse_int(cp, cn, &declared) != FL_OK || declared < 0) {
-        reject(c, FL_REJECT_INCORRECT_DATA_FORMAT, fs[ci].tag, ci);
-        return FAILED;
+    } else if ((declared = parse_count(cp, cn)) < 0) {
+        return fail(c, FL_REJECT_INCORRECT_DATA_FORMAT, cf);
     }
     struct level lv = {&g->entry, base, 0, parent};
     const struct fl_dict_slot *index = g->entry.index;
     const struct fl_dict_member *members = g->entry.members;
     uint32_t mask = g->entry.index_mask, top = base + g->entry.nmembers;
-    uint32_t i = ci + 1, entries = 0, last = 0, entry_start = ci + 1;
-    int strict = c->o->strict_group_order;
-    while (i < n) {
-        uint32_t tag = fs[i].tag, w;
+    uint32_t nreq = g->entry.nrequired, req = 0;
+    uint32_t *stamp = c->stamp + base;
+    const struct fl_field *f = cf + 1, *fend = c->fend, *entry_start = f;
+    uint32_t entries = 0, last = 0;
+    while (f < fend) {
+        uint32_t tag = f->tag, w;
         PROBE(index, mask, tag, w, not_member);
         uint32_t pos = DICT_SLOT_MEMBER(w);
         if (pos == 0) {
-            if (entries && check_required(c, &lv, entry_start) != FL_OK)
-                return FAILED;
+            if (entries && UNLIKELY(req != nreq) &&
+                check_required(c, &lv, entry_start - c->f) != FL_OK)
+                return NULL;
             entries++;
             lv.gen = next_gen(c);
-            entry_start = i;
+            entry_start = f;
             last = 0;
-        } else if (entries == 0 || stamp[pos] == lv.gen || (strict && pos < last)) {
+            req = 0;
+        } else if (UNLIKELY(entries == 0 || stamp[pos] == lv.gen ||
+                            (pos < last && c->o->strict_group_order))) {
             if (parent_takes(c, parent, tag))
                 break;
-            reject(c, entries && stamp[pos] == lv.gen ? FL_REJECT_TAG_APPEARS_MORE_THAN_ONCE
-                                                      : FL_REJECT_GROUP_FIELDS_OUT_OF_ORDER,
-                   tag, i);
-            return FAILED;
+            return fail(c, entries && stamp[pos] == lv.gen ? FL_REJECT_TAG_APPEARS_MORE_THAN_ONCE
+                                                           : FL_REJECT_GROUP_FIELDS_OUT_OF_ORDER,
+                        f);
         } else {
             last = pos;
         }
-        if ((i = take(c, fs, c->stamp + base, lv.gen, w, members, i, &lv, top)) == FAILED)
-            return FAILED;
+        req += w & DICT_SLOT_REQUIRED;
+        /* The checks above leave the member unseen in this entry. */
+        if ((f = take(c, f, stamp, lv.gen, w, members, &lv, top, 1)) == NULL)
+            return NULL;
         continue;
     not_member:
         /* Not a member: the group ends, unless an open group or an allowed unknown tag keeps it
@@ -695,81 +766,115 @@ static uint32_t walk_group(struct vctx *c, const struct fl_dict_group *g, uint32
         if (entries == 0 || (!g->open && (!range_allowed(c->o, tag) || any_field(c, tag))) ||
             listed_outside(c, parent, tag))
             break;
-        if (unlisted(c, i, 1) != FL_OK)
-            return FAILED;
-        i++;
+        if (unlisted(c, (uint32_t)(f - c->f), 1) != FL_OK)
+            return NULL;
+        f++;
     }
-    if (entries && check_required(c, &lv, entry_start) != FL_OK)
-        return FAILED;
-    if ((int64_t)entries != declared) {
-        reject(c, FL_REJECT_INCORRECT_NUM_IN_GROUP, g->def.count_tag, ci);
-        return FAILED;
+    if (entries && UNLIKELY(req != nreq) && check_required(c, &lv, entry_start - c->f) != FL_OK)
+        return NULL;
+    if (UNLIKELY((int64_t)entries != declared)) {
+        reject(c, FL_REJECT_INCORRECT_NUM_IN_GROUP, g->def.count_tag, cf - c->f);
+        return NULL;
     }
-    return i;
+    return f;
 }
 
-/* Walks the whole message: header fields, then body fields, then trailer fields. msg NULL: the
- * body is not checked (session level, application message or unknown MsgType). */
-NOINLINE int walk_message(struct vctx *c, const struct fl_dict_message *msg)
+/* Where a field the current section's index does not hold goes (walk_message). */
+enum { MISS_NEXT_SECTION = -1, MISS_SKIP = -2, MISS_REJECTED = -3 };
+
+/* Field f is not a member of section `sec` (0 header, 1 body, 2 trailer): it starts a later
+ * section (re-probed there), is an accepted unlisted field (skipped), or is rejected. */
+NOINLINE int section_miss(struct vctx *c, const struct fl_field *f, int sec,
+                          const struct fl_dict_message *msg, const struct fl_dict_layout *bl)
+{
+    const struct fl_dict_layout *hl = &c->td->header.body, *tl = &c->td->trailer.body;
+    uint32_t tag = f->tag, i = (uint32_t)(f - c->f);
+    if (sec == 0) {
+        /* An allowed unknown tag among the header fields keeps the header open. */
+        if (find(bl, tag) >= 0 || find(tl, tag) >= 0 || !range_allowed(c->o, tag) ||
+            any_field(c, tag))
+            return MISS_NEXT_SECTION;
+        return unlisted(c, i, 1) != FL_OK ? MISS_REJECTED : MISS_SKIP;
+    }
+    if (sec == 1) {
+        if (find(tl, tag) >= 0)
+            return MISS_NEXT_SECTION;
+        if (find(hl, tag) >= 0) {
+            reject(c, FL_REJECT_TAG_OUT_OF_ORDER, tag, i);
+            return MISS_REJECTED;
+        }
+        if (msg && unlisted(c, i, msg->open) != FL_OK)
+            return MISS_REJECTED;
+        return MISS_SKIP;
+    }
+    reject(c, FL_REJECT_TAG_OUT_OF_ORDER, tag, i);
+    return MISS_REJECTED;
+}
+
+/* Walks the whole message in one loop: header fields, then body fields, then trailer fields,
+ * the loop's index, stamps and members switched when a field starts the next section. msg
+ * NULL: the body is not checked (session level, application message or unknown MsgType).
+ * Required members are counted as they are taken; only when the count falls short are the
+ * lists searched for the one to name. */
+ALWAYS_INLINE int walk_message(struct vctx *c, const struct fl_dict_message *msg)
 {
     static const struct fl_dict_slot empty_slot[1];
     static const struct fl_dict_layout none = {NULL, NULL, empty_slot, 0, 0, 0, 0};
     const struct fl_dict_layout *hl = &c->td->header.body, *tl = &c->td->trailer.body;
     const struct fl_dict_layout *bl = msg ? &msg->body : &none;
-    const struct fl_dict_slot *hidx = hl->index, *bidx = bl->index, *tidx = tl->index;
-    uint32_t hmask = hl->index_mask, bmask = bl->index_mask, tmask = tl->index_mask;
-    const struct fl_field *fs = c->f;
-    uint32_t n = c->n, g = next_gen(c), i = 0;
-    struct level tlv = {tl, 0, g, NULL};
-    struct level hlv = {hl, tl->nmembers, g, NULL};
-    struct level blv = {bl, tl->nmembers + hl->nmembers, g, NULL};
-    uint32_t top = blv.base + bl->nmembers;
-    uint32_t *tstamp = c->stamp, *hstamp = c->stamp + hlv.base, *bstamp = c->stamp + blv.base;
-    const struct fl_dict_member *hm = hl->members, *bm = bl->members, *tm = tl->members;
-    uint32_t w, tag;
-    while (i < n) {
-        tag = fs[i].tag;
-        PROBE(hidx, hmask, tag, w, header_miss);
-        if ((i = take(c, fs, hstamp, g, w, hm, i, &hlv, top)) == FAILED)
+    uint32_t g = next_gen(c);
+    struct level lvs[3] = {{hl, tl->nmembers, g, NULL},
+                           {bl, tl->nmembers + hl->nmembers, g, NULL},
+                           {tl, 0, g, NULL}};
+    uint32_t top = lvs[1].base + bl->nmembers;
+    const struct fl_field *f = c->f, *fend = c->fend;
+    int sec = 0;
+    const struct level *lv = &lvs[0];
+    const struct fl_dict_slot *index = hl->index;
+    uint32_t mask = hl->index_mask, req = 0;
+    uint32_t *stamp = c->stamp + lv->base;
+    const struct fl_dict_member *members = hl->members;
+    while (f < fend) {
+        uint32_t tag = f->tag, w;
+        PROBE(index, mask, tag, w, miss);
+    hit:
+        req += w & DICT_SLOT_REQUIRED;
+        if ((f = take(c, f, stamp, g, w, members, lv, top, 0)) == NULL)
             return FL_EPROTO;
         continue;
-    header_miss:
-        /* An allowed unknown tag among the header fields keeps the header open. */
-        if (dict_layout_index(bidx, bmask, tag) >= 0 || dict_layout_index(tidx, tmask, tag) >= 0 ||
-            !range_allowed(c->o, tag) || any_field(c, tag))
-            break;
-        if (unlisted(c, i, 1) != FL_OK)
+    miss:
+        /* The usual way a section ends: the field is a member of the next one. */
+        if (sec < 2) {
+            const struct fl_dict_layout *nl = lvs[sec + 1].l;
+            PROBE(nl->index, nl->index_mask, tag, w, slow_miss);
+            lv = &lvs[++sec];
+            index = nl->index;
+            mask = nl->index_mask;
+            stamp = c->stamp + lv->base;
+            members = nl->members;
+            goto hit;
+        }
+    slow_miss:;
+        int r = section_miss(c, f, sec, msg, bl);
+        if (r == MISS_SKIP) {
+            f++;
+        } else if (r == MISS_NEXT_SECTION) {
+            lv = &lvs[++sec];
+            index = lv->l->index;
+            mask = lv->l->index_mask;
+            stamp = c->stamp + lv->base;
+            members = lv->l->members;
+        } else {
             return FL_EPROTO;
-        i++;
+        }
     }
-    while (i < n) {
-        tag = fs[i].tag;
-        PROBE(bidx, bmask, tag, w, body_miss);
-        if ((i = take(c, fs, bstamp, g, w, bm, i, &blv, top)) == FAILED)
-            return FL_EPROTO;
-        continue;
-    body_miss:
-        if (dict_layout_index(tidx, tmask, tag) >= 0)
-            break;
-        if (dict_layout_index(hidx, hmask, tag) >= 0)
-            return reject(c, FL_REJECT_TAG_OUT_OF_ORDER, tag, i);
-        if (msg && unlisted(c, i, msg->open) != FL_OK)
-            return FL_EPROTO;
-        i++;
+    if (UNLIKELY(req != hl->nrequired + bl->nrequired + tl->nrequired)) {
+        int rc;
+        if ((rc = check_required(c, &lvs[0], -1)) != FL_OK ||
+            (rc = check_required(c, &lvs[1], -1)) != FL_OK ||
+            (rc = check_required(c, &lvs[2], -1)) != FL_OK)
+            return rc;
     }
-    while (i < n) {
-        tag = fs[i].tag;
-        PROBE(tidx, tmask, tag, w, trailer_miss);
-        if ((i = take(c, fs, tstamp, g, w, tm, i, &tlv, top)) == FAILED)
-            return FL_EPROTO;
-        continue;
-    trailer_miss:
-        return reject(c, FL_REJECT_TAG_OUT_OF_ORDER, tag, i);
-    }
-    int rc;
-    if ((rc = check_required(c, &hlv, -1)) != FL_OK ||
-        (rc = check_required(c, &blv, -1)) != FL_OK || (rc = check_required(c, &tlv, -1)) != FL_OK)
-        return rc;
     return FL_OK;
 }
 
@@ -823,7 +928,9 @@ int fl_dict_validate(const struct fl_dict *d, const struct fl_msg *m,
     if (d->header.body.nmembers == 0)
         return FL_EINVAL;
 
-    struct vctx c = {m, m->buf, m->buf + m->len, m->fields, m->nfields, opts, d, d, v, NULL, res};
+    struct vctx c = {m,    m->buf, m->buf + m->len, m->fields, m->fields + m->nfields,
+                     opts, d,      d,               v,         NULL,
+                     res};
     if (m->problem != FL_PARSE_OK && m->problem != FL_PARSE_HEADER_ORDER &&
         m->problem != FL_PARSE_REPEATED_TAG) {
         int idx = -1;
