@@ -238,6 +238,8 @@ void fl_session_free(struct fl_session *s)
     free(s->outq_bytes.p);
     free(s->stage.p);
     free(s->staged);
+    free(s->sending.p);
+    free(s->sending_msgs);
     free(s->store_msgs);
     fl_msg_release(&s->pending_logon);
     fl_msg_release(&s->in);
@@ -349,30 +351,53 @@ static int commit_stage(struct fl_session *s)
     return fl_store_commit(s->store, &batch);
 }
 
+/* Makes the staged batch the one being sent, and the stage empty. Returns its size. */
+static size_t take_stage(struct fl_session *s)
+{
+    size_t n = s->nstaged;
+    struct byte_buf b = s->sending;
+    s->sending = s->stage;
+    s->stage = b;
+    struct staged_msg *m = s->sending_msgs;
+    s->sending_msgs = s->staged;
+    s->staged = m;
+    size_t cap = s->sending_cap;
+    s->sending_cap = s->staged_cap;
+    s->staged_cap = cap;
+    drop_stage(s);
+    return n;
+}
+
 void fl_session_batch_end(struct fl_session *s, int64_t now)
 {
     if (--s->depth > 0)
         return;
-    int rc = commit_stage(s);
-    if (rc != FL_OK) {
-        /* Nothing of this batch may leave: roll the counters back to what is durable and drop
-         * the connection; the peer's ResendRequest recovers after reconnecting. */
-        char text[320];
-        snprintf(text, sizeof text, "store commit failed (%s): %.250s", fl_err_name(rc),
-                 s->store->last_error);
-        drop_stage(s);
-        s->next_sender = fl_store_next_sender(s->store);
-        s->next_target = fl_store_next_target(s->store);
-        fl_session_emit(s, FL_EV_ERROR, 0, 0, rc, text);
-        fl_session_request_disconnect(s, text);
-    } else {
-        for (size_t i = 0; i < s->nstaged; i++) {
-            s->transport_backlog =
-                s->io.send(s->io.ctx, s->stage.p + s->staged[i].off, s->staged[i].len);
+    for (;;) {
+        int rc = commit_stage(s);
+        if (rc != FL_OK) {
+            /* Nothing of this batch may leave: roll the counters back to what is durable and
+             * drop the connection; the peer's ResendRequest recovers after reconnecting. */
+            char text[320];
+            snprintf(text, sizeof text, "store commit failed (%s): %.250s", fl_err_name(rc),
+                     s->store->last_error);
+            drop_stage(s);
+            s->next_sender = fl_store_next_sender(s->store);
+            s->next_target = fl_store_next_target(s->store);
+            fl_session_emit(s, FL_EV_ERROR, 0, 0, rc, text);
+            fl_session_request_disconnect(s, text);
+            break;
         }
-        if (s->nstaged)
-            s->last_sent = now;
-        drop_stage(s);
+        size_t n = take_stage(s);
+        if (n == 0)
+            break;
+        /* What the send hooks stage joins the next round: after these, in sequence order. */
+        s->depth++;
+        for (size_t i = 0; i < n; i++) {
+            s->transport_backlog = s->io.send(s->io.ctx, s->sending.p + s->sending_msgs[i].off,
+                                              s->sending_msgs[i].len);
+        }
+        s->depth--;
+        s->last_sent = now;
     }
     if (s->disconnect_requested) {
         s->depth++; /* callbacks fired while disconnecting must not commit a half batch */

@@ -80,6 +80,12 @@ struct fl_session {
     struct byte_buf stage;
     struct staged_msg *staged;
     size_t nstaged, staged_cap;
+    /* The committed batch being handed to io.send: hooks run there may stage more (a send from
+     * on_outbound, a Logout), which goes to `stage` and leaves after it, so this buffer is
+     * never reallocated under the messages being sent. Swapped with `stage` per round. */
+    struct byte_buf sending;
+    struct staged_msg *sending_msgs;
+    size_t sending_cap;
     struct fl_store_msg *store_msgs;
     size_t store_msgs_cap;
     int disconnect_requested;

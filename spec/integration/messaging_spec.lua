@@ -90,6 +90,35 @@ describe("messaging", function()
     assert.equals("D", failed.message:type())
   end)
 
+  it("sends what on_outbound sends after the message it saw, in sequence", function()
+    local got, extra, gap = {}, false, false
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = {
+        on_message = function(_, m) got[#got + 1] = m.ClOrdID .. "@" .. m:seq() end,
+        on_gap = function() gap = true end,
+      } },
+      initiator = { script = {
+        on_outbound = function(s, m)
+          if m:type() == "D" and m.ClOrdID == "A" and not extra then
+            extra = true
+            assert(s:send(order("B")))
+            -- the view still reads the message it was given
+            assert.equals("A", m.ClOrdID)
+          end
+        end,
+      } },
+    }
+    H.logon(eng, acc, ini)
+    assert(ini:send(order("A")))
+    H.step_until(eng, function() return #got == 2 end, "both orders")
+    H.settle(eng)
+    assert.same({ "A@2", "B@3" }, got) -- each once, in sequence
+    assert.is_false(gap)
+    assert.equals("active", acc:state())
+    assert.equals(4, ini:next_sender_seq())
+  end)
+
   it("returns nil, err, code when the pre-logon queue is full", function()
     local ini
     eng, _, ini = H.pair{ initiator = { max_outbound_queue = 1 } }
