@@ -182,7 +182,10 @@ size_t fl_lua_format_number(char *dst, double v)
             return (size_t)n;
         }
     }
-    return (size_t)snprintf(dst, 64, "%.17f", v);
+    /* Not reached for the values the encoders pass (finite, below FL_LUA_MAX_NUMBER); never
+     * report more than was written. */
+    int n = snprintf(dst, 64, "%.17g", v);
+    return n < 0 ? 0 : n > 63 ? 63 : (size_t)n;
 }
 
 static int is_timestamp_type(const struct fl_dict_field *f)
@@ -220,10 +223,10 @@ static size_t put_value(lua_State *L, struct fl_lua_ctx *ctx, size_t *used, int 
         if (!isfinite(v))
             luaL_error(L, "fixlua: field %d (%s): %s is not a value FIX can carry", tag,
                        f ? f->name : "?", v != v ? "NaN" : "an infinite number");
+        if (!(fabs(v) < FL_LUA_MAX_NUMBER))
+            luaL_error(L, "fixlua: field %d (%s): %g is beyond what FIX numbers carry (2^63)",
+                       tag, f ? f->name : "?", (double)v);
         if (is_timestamp_type(f)) {
-            if (!(fabs(v) < 9.2e18))
-                luaL_error(L, "fixlua: field %d (%s): %f ns is out of the range of timestamps",
-                           tag, f->name, (double)v);
             char tb[32];
             n = fl_format_utc_timestamp(tb, (int64_t)v, 3);
             memcpy(buf, tb, n);

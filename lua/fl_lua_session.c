@@ -355,8 +355,17 @@ static int sess_field_info(lua_State *L)
     lua_setfield(L, -2, "prefix");
     if (f && f->nenums) {
         lua_createtable(L, 0, (int)f->nenums);
+        /* The first value of a name wins, as in fl_dict_enum_value() (some dictionaries name
+         * two values alike). */
         for (uint32_t i = 0; i < f->nenums; i++) {
             lua_pushlstring(L, f->enums[i].name, f->enums[i].name_len);
+            lua_pushvalue(L, -1);
+            lua_rawget(L, -3);
+            if (!lua_isnil(L, -1)) {
+                lua_pop(L, 2);
+                continue;
+            }
+            lua_pop(L, 1);
             lua_pushlstring(L, f->enums[i].value, f->enums[i].value_len);
             lua_rawset(L, -3);
         }
@@ -880,6 +889,8 @@ void fl_lua_session_open(lua_State *L)
     lua_setfield(L, -2, "max_items");
     lua_pushinteger(L, FL_LUA_FAST_SLACK);
     lua_setfield(L, -2, "slack");
+    lua_pushnumber(L, FL_LUA_MAX_NUMBER);
+    lua_setfield(L, -2, "max_number");
     lua_setfield(L, -4, "_fast_session");
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, session_gc);

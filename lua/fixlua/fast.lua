@@ -106,7 +106,7 @@ local function install_readers(fm)
       if tag then
         local n = number(msg, tag, names, 0, num, out)
         if n >= 0 then return num[0] end
-        if n == -1 then return nil end
+        if n == -1 then return end -- nothing, as the C method
       end
     end
     return c_int(msg, k)
@@ -118,7 +118,7 @@ local function install_readers(fm)
       if tag then
         local n = number(msg, tag, names, 1, num, out)
         if n >= 0 then return num[0], ffi_string(out[0], n) end
-        if n == -1 then return nil end
+        if n == -1 then return end
       end
     end
     return c_decimal(msg, k)
@@ -144,7 +144,7 @@ local function install_send(fs)
   local format_number = ffi_cast(number_fn, fs.format_number)
   local ctx = ffi_cast("void *", fs.ctx)
   local items = ffi_cast(ffi.typeof("struct { uint32_t tag, kind, off, len; } *"), fs.items)
-  local max_items, slack = fs.max_items, fs.slack
+  local max_items, slack, max_number = fs.max_items, fs.slack, fs.max_number
   -- session box -> {fields = {[key] = info_t}, types = {[MsgType] = wire value},
   --                 enums = {[key] = {[name] = value}}, prefixes = {[key] = "tag="}}
   local caches = setmetatable({}, { __mode = "k" })
@@ -239,9 +239,9 @@ local function install_send(fs)
           if v == "" then return end
           ffi_copy(p + pos, v, #v)
           pos = pos + #v
-        elseif tv == "number" and info.timestamp == 0 and v - v == 0 then -- finite
+        elseif tv == "number" and info.timestamp == 0 and v < max_number and v > -max_number then
           pos = pos + tonumber(format_number(p + pos, v))
-        else -- groups, timestamps as numbers, NaN and infinities: the C encoder (which raises
+        else -- groups, timestamps as numbers, NaN, huge numbers: the C encoder (which raises
           -- for what FIX cannot carry)
           return
         end

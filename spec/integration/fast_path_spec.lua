@@ -90,6 +90,9 @@ describe("compiled send and read paths", function()
     assert.has_error(function() ini:send{ MsgType = "D", Price = -math.huge } end,
                      "fixlua: field 44 (Price): an infinite number is not a value FIX can carry")
     assert.has_error(function() ini:send{ MsgType = "D", TransactTime = 1e300 } end)
+    assert.has_error(function() ini:send{ MsgType = "D", Price = 1e300 } end,
+                     "fixlua: field 44 (Price): 1e+300 is beyond what FIX numbers carry (2^63)")
+    assert.has_error(function() ini:send{ MsgType = "D", ClOrdID = ("x"):rep(4000), Price = -1e19 } end)
     -- Nothing of the refused messages went out: the next one has the next number.
     local seq = ini:next_sender_seq()
     assert(ini:send{ MsgType = "D", ClOrdID = "ok" })
@@ -141,6 +144,28 @@ describe("compiled send and read paths", function()
     assert.matches("field 55 %(Symbol%) is not a valid integer", seen.bad_int[2])
     assert.is_false(seen.int_unknown)
     assert.is_false(seen.wrong_type)
+  end)
+
+  it("writes a name two enum values share as the C encoder does", function()
+    local path = H.shared_dir .. "/dictionaries/FIX50.xml"
+    local f = io.open(path)
+    if not f then return pending("no ../shared/dictionaries") end
+    f:close()
+    local got = {}
+    local acc, ini
+    eng, acc, ini = H.pair{ begin_string = "FIXT.1.1",
+      acceptor = { default_appl_ver_id = "7", dictionary = path,
+                   script = { on_message = function(_, m) got[#got + 1] = m:copy() end } },
+      initiator = { default_appl_ver_id = "7", dictionary = path } }
+    H.logon(eng, acc, ini)
+    -- FIX50.xml names both 5 and 63 of MatchType(574) CROSS_AUCTION
+    assert(ini:send{ MsgType = "8", OrderID = "1", ExecID = "1", ExecType = "TRADE",
+                     OrdStatus = "FILLED", Side = "BUY", LeavesQty = 0, CumQty = 1,
+                     MatchType = "CROSS_AUCTION" })
+    H.step_until(eng, function() return #got == 1 end, "the report")
+    local by_c = fixlua.message.new("8", { MatchType = "CROSS_AUCTION" },
+                                    assert(fixlua.dictionary(path)))
+    assert.equals(by_c.MatchType, got[1].MatchType)
   end)
 
   it("reads names in the message's own dictionary when it is not the state's", function()
