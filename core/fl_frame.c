@@ -41,7 +41,7 @@ const char *fl_frame_reason_text(enum fl_frame_reason r)
     return reason_texts[r];
 }
 
-unsigned fl_checksum(const char *p, size_t n)
+static inline unsigned checksum(const char *p, size_t n)
 {
     const unsigned char *u = (const unsigned char *)p;
     uint64_t sum = 0;
@@ -77,6 +77,11 @@ unsigned fl_checksum(const char *p, size_t n)
     for (; i < n; i++)
         sum += u[i];
     return (unsigned)(sum & 0xffu);
+}
+
+unsigned fl_checksum(const char *p, size_t n)
+{
+    return checksum(p, n);
 }
 
 /* 1 when the first min(n, len) bytes of p match mark: a prefix that may still complete. */
@@ -145,49 +150,85 @@ static enum fl_frame_status bad_trailer(struct fl_frame *out, const char *p, siz
     return FL_FRAME_NEED_MORE;
 }
 
-/* The common case, a complete and valid frame with at least 32 bytes in hand, checked with
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    (defined(__GNUC__) || defined(__clang__))
+/* The value of the k (1..8) decimal digits at d (d[0..8) readable), or -1 when one of them is
+ * not a digit. After subtracting '0' from every byte, shifting left drops the bytes after the
+ * digits; a byte above 9 (or one that borrowed) then has its high bit set once 0x76 is added,
+ * and the lowest bad byte is always caught because borrows and carries only move upwards.
+ * Pairs, quads and octets of digits are then merged with one multiplication each. */
+static inline int64_t swar_digits(const char *d, unsigned k)
+{
+    if (k <= 4) { /* the same in 32 bits: BodyLength is below 10000 in most messages */
+        uint32_t v;
+        memcpy(&v, d, 4);
+        uint32_t y = (v - 0x30303030u) << ((32 - 8 * k) & 31);
+        if (((y + 0x76767676u) | y) & 0x80808080u)
+            return -1;
+        y = ((y * 0xa01u) >> 8) & 0x00ff00ffu;
+        return (int64_t)((y * 0x640001u) >> 16);
+    }
+    uint64_t w;
+    memcpy(&w, d, 8);
+    uint64_t x = (w - 0x3030303030303030ull) << ((64 - 8 * k) & 63);
+    if (((x + 0x7676767676767676ull) | x) & 0x8080808080808080ull)
+        return -1;
+    x = ((x * 0xa01u) >> 8) & 0x00ff00ff00ff00ffull;
+    x = ((x * 0x640001u) >> 16) & 0x0000ffff0000ffffull;
+    return (int64_t)((x * ((10000ull << 32) + 1)) >> 32);
+}
+
+/* The common case, a complete and valid frame with at least 40 bytes in hand, checked with
  * few branches and fixed-size reads. Returns 1 with *out filled, or 0 when fl_frame_scan()
- * must look closer (anything else: partial, garbled, mismatched). */
+ * must look closer (anything else: partial, garbled, mismatched, a BodyLength of nine digits).
+ * It accepts exactly what the byte-by-byte path accepts as FL_FRAME_OK, with the same result. */
 static inline int frame_clean(const char *p, size_t n, size_t max_len, struct fl_frame *out)
 {
-    if (n < 32 || memcmp(p, BEGIN_MARK, BEGIN_MARK_LEN) != 0)
+    if (n < 40 || memcmp(p, BEGIN_MARK, BEGIN_MARK_LEN) != 0)
         return 0;
-    /* The SOH ending BeginString is among p[5..19): "8=" + at most MAX_BEGIN_STRING bytes. */
-    unsigned soh;
+    /* The SOHs ending BeginString and BodyLength are among p[5..32): "8=" + at most
+     * MAX_BEGIN_STRING bytes + SOH puts the first at 18 at most, "9=" + 8 digits the second
+     * at 29 at most. */
 #if defined(__SSE2__)
-    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + BEGIN_MARK_LEN));
-    soh = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(SOH)));
+    const __m128i soh_x = _mm_set1_epi8(SOH);
+    unsigned soh = (unsigned)_mm_movemask_epi8(
+                       _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), soh_x)) |
+                   (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+                       _mm_loadu_si128((const __m128i *)(const void *)(p + 16)), soh_x))
+                       << 16;
 #else
-    soh = 0;
-    for (unsigned i = 0; i < 16; i++)
-        soh |= (unsigned)(p[BEGIN_MARK_LEN + i] == SOH) << i;
+    unsigned soh = 0;
+    for (unsigned i = 0; i < 32; i++)
+        soh |= (unsigned)(p[i] == SOH) << i;
 #endif
-    soh &= (1u << (2 + MAX_BEGIN_STRING + 1 - BEGIN_MARK_LEN)) - 1;
-    if (soh == 0)
+    unsigned first = soh & ((1u << (2 + MAX_BEGIN_STRING + 1)) - 1);
+    if (first == 0)
         return 0;
-    size_t pos = BEGIN_MARK_LEN + (unsigned)__builtin_ctz(soh) + 1;
-    if (p[pos] != '9' || p[pos + 1] != '=')
+    size_t pos = (unsigned)__builtin_ctz(first) + 1; /* past the SOH; > BEGIN_MARK_LEN */
+    unsigned rest = soh & (soh - 1);                    /* SOHs after the first */
+    if (rest == 0 || p[pos] != '9' || p[pos + 1] != '=')
         return 0;
-    /* pos <= 19, so the digits and their SOH lie within the 32 bytes in hand. */
-    const char *d = p + pos + 2;
-    uint64_t body_len = 0;
-    unsigned k = 0, c;
-    while ((c = (unsigned)(unsigned char)d[k] - '0') <= 9 && k < MAX_BODY_LENGTH_DIGITS) {
-        body_len = body_len * 10 + c;
-        k++;
-    }
-    if (k == 0 || d[k] != SOH || body_len < 4)
+    size_t end = (unsigned)__builtin_ctz(rest); /* the SOH ending BodyLength */
+    unsigned k = (unsigned)(end - (pos + 2));   /* its digits; wraps when there are none */
+    if (k - 1 >= 8)
         return 0;
-    size_t body_off = pos + 2 + k + 1;
-    uint64_t total = (uint64_t)body_off + body_len + TRAILER_LEN;
+    int64_t body_len = swar_digits(p + pos + 2, k); /* p + pos + 2 + 8 <= p + 32 */
+    if (body_len < 4)
+        return 0;
+    size_t body_off = end + 1;
+    uint64_t total = (uint64_t)body_off + (uint64_t)body_len + TRAILER_LEN;
     if (total > max_len || n < total || memcmp(p + body_off, "35=", 3) != 0)
         return 0;
-    const char *t = p + body_off + body_len;
-    if (t[-1] != SOH || t[0] != '1' || t[1] != '0' || t[2] != '=' || t[6] != SOH)
+    /* "<SOH>10=ddd<SOH>" at p + body_off + body_len - 1, as one eight-byte word. */
+    uint64_t tw;
+    memcpy(&tw, p + body_off + body_len - 1, 8);
+    const uint64_t fixed = 0xff000000ffffffffull,
+                   want = 0x010000003d303101ull; /* SOH "10=" ... SOH, SOH being 0x01 */
+    uint64_t dg = ((tw >> 32) & 0xffffffu) - 0x303030u; /* the three digits, '0' taken off */
+    if ((tw & fixed) != want || (((dg + 0x767676u) | dg) & 0x808080u))
         return 0;
-    unsigned d0 = (unsigned)(unsigned char)t[3] - '0', d1 = (unsigned)(unsigned char)t[4] - '0',
-             d2 = (unsigned)(unsigned char)t[5] - '0';
-    if (d0 > 9 || d1 > 9 || d2 > 9 || fl_checksum(p, body_off + body_len) != d0 * 100 + d1 * 10 + d2)
+    unsigned declared = (unsigned)((dg & 0xff) * 100 + ((dg >> 8) & 0xff) * 10 + (dg >> 16));
+    if (checksum(p, body_off + (size_t)body_len) != declared)
         return 0;
     out->len = (size_t)total;
     out->begin_string_off = 2;
@@ -196,16 +237,22 @@ static inline int frame_clean(const char *p, size_t n, size_t max_len, struct fl
     out->body_len = (uint32_t)body_len;
     return 1;
 }
-
-enum fl_frame_status fl_frame_scan(const char *p, size_t n, size_t max_len, struct fl_frame *out)
+#else
+static inline int frame_clean(const char *p, size_t n, size_t max_len, struct fl_frame *out)
 {
-    out->len = 0;
-    out->skip = 0;
-    out->reason = FL_FRAME_REASON_NONE;
-    if (max_len == 0)
-        max_len = FL_FRAME_DEFAULT_MAX_LEN;
-    if (frame_clean(p, n, max_len, out))
-        return FL_FRAME_OK;
+    (void)p, (void)n, (void)max_len, (void)out;
+    return 0;
+}
+#endif
+
+/* fl_frame_scan() byte by byte, for everything frame_clean() leaves to it. A function of its
+ * own so that the common case does not pay for its registers. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static enum fl_frame_status scan_slow(const char *p, size_t n, size_t max_len,
+                                      struct fl_frame *out)
+{
     if (n == 0)
         return FL_FRAME_NEED_MORE;
 
@@ -281,4 +328,16 @@ enum fl_frame_status fl_frame_scan(const char *p, size_t n, size_t max_len, stru
     out->body_off = (uint32_t)body_off;
     out->body_len = (uint32_t)body_len;
     return FL_FRAME_OK;
+}
+
+enum fl_frame_status fl_frame_scan(const char *p, size_t n, size_t max_len, struct fl_frame *out)
+{
+    out->len = 0;
+    out->skip = 0;
+    out->reason = FL_FRAME_REASON_NONE;
+    if (max_len == 0)
+        max_len = FL_FRAME_DEFAULT_MAX_LEN;
+    if (frame_clean(p, n, max_len, out))
+        return FL_FRAME_OK;
+    return scan_slow(p, n, max_len, out);
 }

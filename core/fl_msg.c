@@ -5,7 +5,9 @@
  * (95/96, 212/213, ...) whose values may contain SOH, indexes the header slots the session
  * reads on every message, and notes the first protocol problem (bad tag, empty value, repeated
  * or misplaced header field) without stopping, so the session can pick the Reject(3) reason.
- * One table lookup per field (tag_info) says whether a tag needs any of that attention. */
+ * One table lookup per field (tag_info) says whether a tag needs any of that attention. A
+ * well-formed message is first tried on a faster path that gives up at anything unusual (see
+ * "the clean-message path"); the pass above then decides. */
 #include "fl_msg.h"
 
 #include <stdlib.h>
@@ -38,12 +40,16 @@ void fl_msg_release(struct fl_msg *m)
 /* What the parser needs to know about a tag on every field, in one table lookup instead of
  * three switches: bits 0-1 the section, bit 2 set on the length field of a data pair (the
  * data tag itself comes from fl_data_tag_for_length()), bits 3-6 the header slot + 1. Every
- * tag of interest is below TAG_INFO_SIZE; larger tags are plain body fields. */
+ * tag of interest is below TAG_INFO_SIZE; larger tags are plain body fields. The table covers
+ * every tag of up to four digits, so the clean-message path looks those up unchecked. */
 enum { SEC_BODY = 0, SEC_HEADER = 1, SEC_TRAILER = 2, SEC_MASK = 3, IS_LENGTH = 4 };
 #define SLOT(s) (((s) + 1) << 3)
-#define TAG_INFO_SIZE 2048u
+#define TAG_INFO_SIZE 10000u
 
 static const unsigned char tag_info[TAG_INFO_SIZE] = {
+    /* Tag 0 is no tag: marked so that parse_clean() leaves it to parse_fields(), which
+     * rejects it before it looks here. */
+    [0] = IS_LENGTH,
     [FL_TAG_BEGIN_STRING] = SEC_HEADER | SLOT(FL_HDR_BEGIN_STRING),
     [FL_TAG_BODY_LENGTH] = SEC_HEADER | SLOT(FL_HDR_BODY_LENGTH),
     [FL_TAG_CHECKSUM] = SEC_TRAILER | SLOT(FL_HDR_CHECKSUM),
@@ -486,198 +492,309 @@ static int parse_fields(struct fl_msg *m, const char *p, size_t n)
 #if FAST_SCAN
 /* ---- the clean-message path ----
  * Nearly every message on a session is well-formed: no problem to note, no data field, tags
- * of at most eight digits, header then body then trailer. parse_clean() indexes exactly that
- * case with as little work per field as possible and gives up (returns 0) at the first thing
- * that is not; parse_fields() then indexes the message again from the start and decides every
- * problem, so malformed input takes the same path and gets the same verdict as ever. */
+ * of one to seven digits, header then body, and "10=NNN<SOH>" as the last field. parse_clean()
+ * indexes exactly that case with as little work per field as possible and gives up (returns 0)
+ * at the first thing that is not; parse_fields() then indexes the message again from the start
+ * and decides every problem, so malformed input takes the same path and gets the same verdict
+ * as ever. In a clean message every SOH ends a field, so the fields are read off a bit map of
+ * the SOH positions, made up front for up to CLEAN_CHUNK bytes at a time: finding the next
+ * field does not wait for the one before to be read. The header and the body have a loop each,
+ * so neither keeps a section state, and the body loop asks one question of tag_info per field. */
 
-/* The value of the tag of e (1..8) digits at q (q[0..8) readable), or 0 when one of them is
- * not a digit or the tag is zero. The digit check is digits_value()'s; the pairs, quads and
- * octets are then merged with one multiplication each (byte k + 10 * byte k-1 is at most 99,
- * and so on, so no lane carries into the next). */
-static inline uint32_t clean_tag(const char *q, unsigned e)
+#define CLEAN_WORDS 32u                /* bit map words per chunk */
+#define CLEAN_CHUNK (64u * CLEAN_WORDS) /* bytes per chunk */
+
+/* The SOH bit map of p[from..stop) into bits[0..): returns the number of words (at most
+ * CLEAN_WORDS); from < stop < n, stop - from <= CLEAN_CHUNK, n >= 64. */
+static inline size_t clean_map(const char *p, size_t from, size_t stop, size_t n, uint64_t *bits)
 {
-    if (e <= 4) {
-        uint32_t w;
-        memcpy(&w, q, 4);
-        uint32_t d = (w - 0x30303030u) << ((0u - 8 * e) & 31); /* e == 4 shifts by 0 */
-        if (((d + 0x76767676u) | d) & 0x80808080u)
-            return 0;
-        d = ((d * 0xa01u) >> 8) & 0x00ff00ffu;
-        return (d * 0x640001u) >> 16;
+    size_t nw = (stop - from + 63) / 64, i = 0;
+    for (; i < nw && from + 64 * i + 64 <= n; i++) {
+        const char *q = p + from + 64 * i;
+        uint64_t m = 0;
+        for (unsigned k = 0; k < 4; k++) {
+            unsigned eq, soh;
+            window_masks(q + 16 * k, &eq, &soh);
+            m |= (uint64_t)soh << (16 * k);
+        }
+        bits[i] = m;
     }
-    uint64_t w;
-    memcpy(&w, q, 8);
-    uint64_t d = (w - 0x3030303030303030ull) << ((0u - 8 * e) & 63);
-    if (((d + 0x7676767676767676ull) | d) & 0x8080808080808080ull)
-        return 0;
-    d = ((d * 0xa01u) >> 8) & 0x00ff00ff00ff00ffull;
-    d = ((d * 0x640001u) >> 16) & 0x0000ffff0000ffffull;
-    return (uint32_t)((d * ((10000ull << 32) + 1)) >> 32);
+    if (i < nw) {
+        /* The last word of the message: from its final 64 bytes, shifted into place. */
+        const char *q = p + n - 64;
+        uint64_t m = 0;
+        for (unsigned k = 0; k < 4; k++) {
+            unsigned eq, soh;
+            window_masks(q + 16 * k, &eq, &soh);
+            m |= (uint64_t)soh << (16 * k);
+        }
+        bits[i] = m >> (from + 64 * i - (n - 64));
+    }
+    size_t used = stop - from - 64 * (nw - 1); /* bits of the last word below stop: 1..64 */
+    if (used < 64)
+        bits[nw - 1] &= (UINT64_C(1) << used) - 1;
+    return nw;
 }
 
-enum { IN_BODY = 0, IN_HEADER = 1, IN_TRAILER = 2 };
+/* Reads the tag of a field from its first eight bytes w (little-endian): sets *e to the offset
+ * of the field's '=', *info to the tag's tag_info, and returns the tag. When the tag is not one
+ * to seven digits followed by '=' (a SOH before the '=' is not a digit either), *info is set to
+ * CLEAN_NO, which no loop of parse_clean() accepts. The digits are checked together as in
+ * digits_value() and then merged with one multiplication per step (byte k + 10 * byte k-1 is at
+ * most 99, and so on, so no lane carries into the next). Tags of up to four digits are below
+ * TAG_INFO_SIZE, so their lookup needs no bounds check. */
+#define CLEAN_NO IS_LENGTH
+static inline uint32_t clean_tag(uint64_t w, size_t *e, unsigned *info)
+{
+    unsigned eq;
+#if defined(__SSE2__)
+    eq = (unsigned)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_set_epi64x(0, (long long)w), _mm_set1_epi8('=')));
+#else
+    eq = byte_mask(w, '=');
+#endif
+    unsigned k = ctz32(eq | 0x80u); /* 7 also when there is no '=' in the first seven bytes */
+    *e = k;
+    if (k <= 4) { /* k == 0, an empty tag, fails the digit check: byte 0 is the '=' */
+        uint32_t d = ((uint32_t)w - 0x30303030u) << ((0u - 8 * k) & 31); /* k == 4: by 0 */
+        if (((d + 0x76767676u) | d) & 0x80808080u) {
+            *info = CLEAN_NO;
+            return 0;
+        }
+        d = ((d * 0xa01u) >> 8) & 0x00ff00ffu;
+        uint32_t tag = (d * 0x640001u) >> 16;
+        *info = tag_info[tag]; /* tag_info[0] is CLEAN_NO */
+        return tag;
+    }
+    /* Five to seven digits, or no '=' in the first eight bytes. */
+    uint64_t d = (w - 0x3030303030303030ull) << ((0u - 8 * k) & 63);
+    if (((eq >> k) & 1) == 0 ||
+        (((d + 0x7676767676767676ull) | d) & 0x8080808080808080ull)) {
+        *info = CLEAN_NO;
+        return 0;
+    }
+    d = ((d * 0xa01u) >> 8) & 0x00ff00ff00ff00ffull;
+    d = ((d * 0x640001u) >> 16) & 0x0000ffff0000ffffull;
+    uint32_t tag = (uint32_t)((d * ((10000ull << 32) + 1)) >> 32);
+    *info = tag < TAG_INFO_SIZE ? tag_info[tag] : 0; /* leading zeros make small tags */
+    return tag;
+}
 
-/* Where parse_clean() is in the message; kept in one struct so that the field step below can
- * be inlined into two loops and still live in registers. */
+/* Where parse_clean() is: the SOH map it reads and the field index it writes. */
 struct clean_state {
-    struct fl_field *f;    /* next field to write */
-    struct fl_field *end;  /* end of the room in m->fields */
-    unsigned state;        /* IN_HEADER, IN_BODY or IN_TRAILER */
-    uint32_t body_begin, trailer_begin;
+    uint64_t word;          /* bits of the current map word not yet consumed */
+    size_t base;            /* offset of the current map word */
+    const uint64_t *next;   /* the map word after it */
+    const uint64_t *end;    /* the end of the map */
+    size_t pos;             /* start of the next field */
+    struct fl_field *f;     /* where the next field goes */
+    struct fl_field *fend;  /* end of the room in m->fields */
+    uint32_t body;          /* index of the first body field, UINT32_MAX in the header */
 };
 
-/* Records the field tag=p[vstart..vend) and follows the header/body/trailer order; 0 to give
- * up (data-pair tag, misplaced or repeated header field). */
-static inline int clean_record(struct fl_msg *m, struct clean_state *cs, uint32_t tag,
-                               size_t vstart, size_t vend)
+/* Moves to the next SOH in the map (without consuming it): 1, or 0 at the end of the map. */
+static inline int clean_more(uint64_t *word, size_t *base, const uint64_t **next,
+                             const uint64_t *end)
 {
-    struct fl_field *f = cs->f++;
-    f->tag = tag;
-    f->off = (uint32_t)vstart;
-    f->len = (uint32_t)(vend - vstart);
-    unsigned info = tag_info_of(tag);
-    if ((info | cs->state) != 0) {
-        /* A header, trailer or data-pair tag, or the first field of a new section. */
-        uint32_t idx = (uint32_t)(f - m->fields);
-        if (info & IS_LENGTH)
+    while (*word == 0) {
+        if (*next == end)
             return 0;
-        unsigned section = info & SEC_MASK;
-        if (section == SEC_BODY) {
-            if (cs->state == IN_TRAILER)
-                return 0;
-            cs->body_begin = idx;
-            cs->state = IN_BODY;
-        } else if (section == SEC_HEADER) {
-            if (cs->state != IN_HEADER)
-                return 0;
-        } else if (cs->state != IN_TRAILER) {
-            cs->trailer_begin = idx;
-            cs->state = IN_TRAILER;
-        }
-        unsigned slot = info >> 3;
-        if (slot) {
-            if (m->hdr[slot - 1])
-                return 0;
-            m->hdr[slot - 1] = (uint16_t)(idx + 1 > UINT16_MAX ? 0 : idx + 1);
-        }
+        *word = *(*next)++;
+        *base += 64;
     }
     return 1;
 }
 
-/* The field p[pos..vend), vend being the next SOH: w points at its bytes with 16 readable
- * (24 when the tag is longer than 4 digits). 0 to give up. */
-static inline int clean_known_end(struct fl_msg *m, struct clean_state *cs, size_t pos,
-                                  size_t vend, const char *w)
+/* Indexes the fields of the map: header fields (each header slot at most once) while in the
+ * header, then plain body fields (tag_info 0). Returns 1 at the end of the map, or 0 at a field
+ * that needs more than that, or more room (with cs at that field). With `roomy` the caller has
+ * made sure that every field in the map fits, so the loops need not check. The header and the
+ * body have a loop each, so neither keeps a section state. Inlined only into the two
+ * functions below: a function of its own, the compiler keeps all of cs in registers. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline int clean_run(struct fl_msg *m, const char *p, struct clean_state *cs, int roomy)
 {
-    unsigned eq, soh;
-    window_masks(w, &eq, &soh);
-    size_t e = (unsigned)__builtin_ctz(eq | 0x10000u);
-    if (e - 1 >= 8) /* no '=' in the first 9 bytes, or an empty tag */
-        return 0;
-    uint32_t tag = clean_tag(w, (unsigned)e); /* the SOH at vend is not a digit either */
-    size_t vstart = pos + e + 1;
-    if (tag == 0 || vend == vstart)
-        return 0;
-    return clean_record(m, cs, tag, vstart, vend);
-}
-
-/* One field at p[pos..): w points at its bytes (or a copy of them followed by zeros) with 16
- * readable; its SOH must be among them. Returns the offset just past that SOH, or 0. */
-static inline size_t clean_field(struct fl_msg *m, struct clean_state *cs, size_t pos,
-                                 const char *w)
-{
-    unsigned eq, soh;
-    window_masks(w, &eq, &soh);
-    size_t e = (unsigned)__builtin_ctz(eq | 0x10000u);
-    if (e - 1 >= 8 || soh == 0)
-        return 0;
-    uint32_t tag = clean_tag(w, (unsigned)e);
-    size_t vstart = pos + e + 1, vend = pos + (unsigned)__builtin_ctz(soh);
-    if (tag == 0 || vend == vstart || !clean_record(m, cs, tag, vstart, vend))
-        return 0;
-    return vend + 1;
-}
-
-/* Bit i set when q[i] is SOH, for i < 64. */
-static inline uint64_t soh_mask64(const char *q)
-{
-    uint64_t m = 0;
-    for (unsigned k = 0; k < 4; k++) {
-        unsigned eq, soh;
-        window_masks(q + 16 * k, &eq, &soh);
-        m |= (uint64_t)soh << (16 * k);
+    uint64_t word = cs->word;
+    size_t base = cs->base, pos = cs->pos;
+    const uint64_t *next = cs->next, *const end = cs->end;
+    struct fl_field *f = cs->f, *const fend = cs->fend;
+    int reached = 0;
+    if (cs->body != UINT32_MAX)
+        goto body;
+    for (;;) {
+        if (!clean_more(&word, &base, &next, end)) {
+            reached = 1;
+            goto out;
+        }
+        size_t vend = base + (unsigned)__builtin_ctzll(word);
+        uint64_t w;
+        memcpy(&w, p + pos, 8);
+        size_t e;
+        unsigned info;
+        uint32_t tag = clean_tag(w, &e, &info);
+        size_t vstart = pos + e + 1;
+        unsigned slot = info >> 3;
+        if (vstart == vend || (!roomy && f == fend) ||
+            ((info & (SEC_MASK | IS_LENGTH)) == SEC_HEADER ? slot && m->hdr[slot - 1]
+                                                          : info != 0))
+            goto out;
+        f->tag = tag;
+        f->off = (uint32_t)vstart;
+        f->len = (uint32_t)(vend - vstart);
+        f++;
+        word &= word - 1;
+        pos = vend + 1;
+        if (info == 0) {
+            cs->body = (uint32_t)(f - 1 - m->fields);
+            break;
+        }
+        if (slot) {
+            uint32_t idx = (uint32_t)(f - m->fields); /* 1 + the field's index */
+            m->hdr[slot - 1] = (uint16_t)(idx > UINT16_MAX ? 0 : idx);
+        }
     }
-    return m;
+body:
+    for (;;) {
+        if (!clean_more(&word, &base, &next, end)) {
+            reached = 1;
+            break;
+        }
+        size_t vend = base + (unsigned)__builtin_ctzll(word);
+        uint64_t w;
+        memcpy(&w, p + pos, 8);
+        size_t e;
+        unsigned info;
+        uint32_t tag = clean_tag(w, &e, &info);
+        size_t vstart = pos + e + 1;
+        if (info != 0 || vstart == vend || (!roomy && f == fend))
+            break;
+        f->tag = tag;
+        f->off = (uint32_t)vstart;
+        f->len = (uint32_t)(vend - vstart);
+        f++;
+        word &= word - 1;
+        pos = vend + 1;
+    }
+out:
+    cs->word = word;
+    cs->base = base;
+    cs->next = next;
+    cs->pos = pos;
+    cs->f = f;
+    return reached;
 }
 
-/* SOH bits of p[base..base+64) that lie inside p[0..n); base < n, n >= 64. */
-static inline uint64_t soh_block(const char *p, size_t base, size_t n)
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int clean_run_roomy(struct fl_msg *m, const char *p, struct clean_state *cs)
 {
-    if (n - base >= 64)
-        return soh_mask64(p + base);
-    return soh_mask64(p + n - 64) >> (base - (n - 64));
+    return clean_run(m, p, cs, 1);
 }
 
-/* Makes room for one more field; 0 when there is none to be had. */
-static inline int clean_room(struct fl_msg *m, struct clean_state *cs, uint32_t max_fields)
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int clean_run_checked(struct fl_msg *m, const char *p, struct clean_state *cs)
 {
-    if (cs->f != cs->end)
-        return 1;
+    return clean_run(m, p, cs, 0);
+}
+
+/* Makes room for more fields once cs->f has reached cs->fend: 1, or 0 when there is none to
+ * be had. */
+static int clean_grow(struct fl_msg *m, struct clean_state *cs, uint32_t max_fields)
+{
     uint32_t nf = (uint32_t)(cs->f - m->fields);
     if (nf >= max_fields || grow_fields(m) != FL_OK)
         return 0;
     cs->f = m->fields + nf;
-    cs->end = m->fields + (m->cap < max_fields ? m->cap : max_fields);
+    cs->fend = m->fields + (m->cap < max_fields ? m->cap : max_fields);
     return 1;
 }
 
-/* Indexes a clean message into a reset m; 0 when parse_fields() must decide. In a clean
- * message every SOH ends a field, so the fields are read off a bit mask of the SOH positions,
- * 64 bytes at a time: finding the next field does not wait for the one before to be read. */
+/* Indexes a clean message into a reset m; 0 when parse_fields() must decide. */
 static int parse_clean(struct fl_msg *m, const char *p, size_t n)
 {
     if (n < 64)
         return 0;
-    uint32_t max_fields = m->max_fields ? m->max_fields : FL_MSG_DEFAULT_MAX_FIELDS;
-    struct clean_state cs = {m->fields, m->fields + (m->cap < max_fields ? m->cap : max_fields),
-                             IN_HEADER, UINT32_MAX, UINT32_MAX};
-    /* Fields that start in the last 16 bytes are read from a copy of them followed by zeros
-     * (neither '=' nor SOH), so no read runs past the end of p. */
-    size_t split = n - 16, pos = 0, base = 0;
-    uint64_t soh = soh_block(p, 0, n);
-    while (pos <= split) {
-        while (soh == 0) {
-            base += 64;
-            if (base >= n)
-                return 0;
-            soh = soh_block(p, base, n);
+    /* The message must end "<SOH>10=" + three non-SOH bytes + SOH: the field loops then stop
+     * at limit, the start of "10=", and every field they read has eight bytes in p. */
+    const char *t = p + n - 8;
+    if (t[0] != SOH || t[1] != '1' || t[2] != '0' || t[3] != '=' || t[4] == SOH ||
+        t[5] == SOH || t[6] == SOH || t[7] != SOH)
+        return 0;
+    const size_t limit = n - 7;
+    const uint32_t max_fields = m->max_fields ? m->max_fields : FL_MSG_DEFAULT_MAX_FIELDS;
+    uint64_t bits[CLEAN_WORDS];
+    /* The map covers [chunk, stop): the whole header and body when it fits in CLEAN_CHUNK. */
+    size_t chunk = 0, stop = limit < CLEAN_CHUNK ? limit : CLEAN_CHUNK;
+    struct clean_state cs = {0, 0, bits + 1, bits, 0, m->fields,
+                             m->fields + (m->cap < max_fields ? m->cap : max_fields), UINT32_MAX};
+    cs.end = bits + clean_map(p, 0, stop, n, bits);
+    cs.word = bits[0];
+
+    /* BeginString, BodyLength and MsgType open the message: when their SOHs are in the first
+     * map word, they are checked and indexed straight from it. */
+    int framed = 0; /* 8, 9 and 35 known to open the index */
+    uint64_t w0 = bits[0], w1 = w0 & (w0 - 1), w2 = w1 & (w1 - 1);
+    if (w2 != 0 && cs.fend - cs.f >= 3) {
+        size_t s0 = (unsigned)__builtin_ctzll(w0), s1 = (unsigned)__builtin_ctzll(w1),
+               s2 = (unsigned)__builtin_ctzll(w2);
+        if (p[0] == '8' && p[1] == '=' && s0 > 2 && p[s0 + 1] == '9' && p[s0 + 2] == '=' &&
+            s1 > s0 + 3 && p[s1 + 1] == '3' && p[s1 + 2] == '5' && p[s1 + 3] == '=' &&
+            s2 > s1 + 4) {
+            struct fl_field *f = cs.f;
+            f[0] = (struct fl_field){FL_TAG_BEGIN_STRING, 2, (uint32_t)(s0 - 2)};
+            f[1] = (struct fl_field){FL_TAG_BODY_LENGTH, (uint32_t)(s0 + 3),
+                                     (uint32_t)(s1 - (s0 + 3))};
+            f[2] = (struct fl_field){FL_TAG_MSG_TYPE, (uint32_t)(s1 + 4), (uint32_t)(s2 - (s1 + 4))};
+            m->hdr[FL_HDR_BEGIN_STRING] = 1;
+            m->hdr[FL_HDR_BODY_LENGTH] = 2;
+            m->hdr[FL_HDR_MSG_TYPE] = 3;
+            cs.f += 3;
+            cs.word = w2 & (w2 - 1);
+            cs.pos = s2 + 1;
+            framed = 1;
         }
-        size_t vend = base + (unsigned)__builtin_ctzll(soh);
-        soh &= soh - 1;
-        if (!clean_room(m, &cs, max_fields) || !clean_known_end(m, &cs, pos, vend, p + pos))
+    }
+
+    /* The rest of the header, each slot at most once; then the body, plain fields only.
+     * Anything else is left to parse_fields(). */
+    for (;;) {
+        /* A field takes at least four bytes ("1=x" and its SOH). */
+        int r = (size_t)(cs.fend - cs.f) > (stop - cs.pos) / 4 ? clean_run_roomy(m, p, &cs)
+                                                                : clean_run_checked(m, p, &cs);
+        if (r == 1) {
+            /* The end of the map: of the header and body, or of a chunk of them. */
+            if (stop == limit)
+                break;
+            chunk = stop;
+            stop = limit - chunk < CLEAN_CHUNK ? limit : chunk + CLEAN_CHUNK;
+            cs.end = bits + clean_map(p, chunk, stop, n, bits);
+            cs.word = bits[0];
+            cs.base = chunk;
+            cs.next = bits + 1;
+        } else if (cs.f != cs.fend || !clean_grow(m, &cs, max_fields)) {
             return 0;
-        pos = vend + 1;
+        }
     }
-    if (pos < n) {
-        char tail[32];
-        memcpy(tail, p + split, 16);
-        memset(tail + 16, 0, 16);
-        do {
-            if (!clean_room(m, &cs, max_fields))
-                return 0;
-            pos = clean_field(m, &cs, pos, tail + (pos - split));
-            if (pos == 0)
-                return 0;
-        } while (pos < n);
-    }
+    /* CheckSum(10), known to close the message. */
+    if (cs.f == cs.fend && !clean_grow(m, &cs, max_fields))
+        return 0;
     uint32_t nf = (uint32_t)(cs.f - m->fields);
-    const struct fl_field *fields = m->fields;
+    struct fl_field *f = cs.f;
+    f->tag = FL_TAG_CHECKSUM;
+    f->off = (uint32_t)(n - 4);
+    f->len = 3;
+    m->hdr[FL_HDR_CHECKSUM] = (uint16_t)(nf + 1 > UINT16_MAX ? 0 : nf + 1);
+    m->trailer_begin = nf++;
     m->nfields = nf;
-    m->trailer_begin = cs.trailer_begin == UINT32_MAX ? nf : cs.trailer_begin;
-    m->body_begin = cs.body_begin == UINT32_MAX ? m->trailer_begin : cs.body_begin;
-    if (nf < 4 || fields[0].tag != FL_TAG_BEGIN_STRING || fields[1].tag != FL_TAG_BODY_LENGTH ||
-        fields[2].tag != FL_TAG_MSG_TYPE || fields[nf - 1].tag != FL_TAG_CHECKSUM)
+    m->body_begin = cs.body == UINT32_MAX ? m->trailer_begin : cs.body;
+    const struct fl_field *fields = m->fields;
+    if (!framed && (nf < 4 || fields[0].tag != FL_TAG_BEGIN_STRING ||
+                    fields[1].tag != FL_TAG_BODY_LENGTH || fields[2].tag != FL_TAG_MSG_TYPE))
         note_problem(m, FL_PARSE_NOT_FRAMED, 0);
     return 1;
 }
@@ -733,26 +850,57 @@ int fl_msg_clone(struct fl_msg *dst, const struct fl_msg *src)
 /* The exported functions of this file are thin wrappers over static ones: when fl_core is
  * built position-independent (for the Lua module), calls to exported functions may be
  * interposed and the compiler will not inline them into the getters. */
+/* The first field with `tag` at or after index `from`, or NULL. */
+static inline const struct fl_field *find_field_from(const struct fl_msg *m, uint32_t tag,
+                                                     uint32_t from)
+{
+    if (from >= m->nfields)
+        return NULL;
+    const struct fl_field *f = m->fields + from, *const end = m->fields + m->nfields;
+    /* Four fields a step: one loop test per four compares. */
+    for (; end - f >= 4; f += 4) {
+        if (f[0].tag == tag)
+            return f;
+        if (f[1].tag == tag)
+            return f + 1;
+        if (f[2].tag == tag)
+            return f + 2;
+        if (f[3].tag == tag)
+            return f + 3;
+    }
+    for (; f < end; f++)
+        if (f->tag == tag)
+            return f;
+    return NULL;
+}
+
+/* The first field with `tag`, or NULL; header slots are answered from m->hdr. */
+static inline const struct fl_field *find_field(const struct fl_msg *m, uint32_t tag)
+{
+    unsigned info = tag_info_of(tag);
+    unsigned slot = info >> 3;
+    if (slot) {
+        if (m->hdr[slot - 1])
+            return &m->fields[m->hdr[slot - 1] - 1];
+        if (m->nfields <= UINT16_MAX)
+            return NULL;
+    }
+    /* body_begin is the first field of the body section, so no body tag occurs before it. */
+    uint32_t from = (info & SEC_MASK) == SEC_BODY && m->body_begin <= m->nfields ? m->body_begin
+                                                                                 : 0;
+    return find_field_from(m, tag, from);
+}
+
 static inline int find_from(const struct fl_msg *m, uint32_t tag, uint32_t from)
 {
-    for (uint32_t i = from; i < m->nfields; i++)
-        if (m->fields[i].tag == tag)
-            return (int)i;
-    return -1;
+    const struct fl_field *f = find_field_from(m, tag, from);
+    return f ? (int)(f - m->fields) : -1;
 }
 
 static inline int find(const struct fl_msg *m, uint32_t tag)
 {
-    unsigned info = tag_info_of(tag);
-    int slot = (int)(info >> 3) - 1;
-    if (slot >= 0 && m->hdr[slot])
-        return (int)m->hdr[slot] - 1;
-    if (slot >= 0 && m->nfields <= UINT16_MAX)
-        return -1;
-    /* body_begin is the first field of the body section, so no body tag occurs before it. */
-    uint32_t from = (info & SEC_MASK) == SEC_BODY && m->body_begin <= m->nfields ? m->body_begin
-                                                                                 : 0;
-    return find_from(m, tag, from);
+    const struct fl_field *f = find_field(m, tag);
+    return f ? (int)(f - m->fields) : -1;
 }
 
 int fl_msg_find_from(const struct fl_msg *m, uint32_t tag, uint32_t from)
@@ -1027,11 +1175,11 @@ int fl_parse_utc_timestamp(const char *p, size_t n, int64_t *ns, int *digits)
 
 static inline int get_str(const struct fl_msg *m, uint32_t tag, const char **p, size_t *n)
 {
-    int i = find(m, tag);
-    if (i < 0)
+    const struct fl_field *f = find_field(m, tag);
+    if (!f)
         return FL_ENOENT;
-    *p = m->buf + m->fields[i].off;
-    *n = m->fields[i].len;
+    *p = m->buf + f->off;
+    *n = f->len;
     return FL_OK;
 }
 
@@ -1055,12 +1203,59 @@ int fl_msg_get_data(const struct fl_msg *m, uint32_t tag, const char **p, size_t
 
 int fl_msg_get_int(const struct fl_msg *m, uint32_t tag, int64_t *out)
 {
-    GET_VIA(parse_int(p, n, out));
+    const struct fl_field *f = find_field(m, tag);
+    if (!f)
+        return FL_ENOENT;
+    const char *p = m->buf + f->off;
+#if FAST_SCAN
+    /* One to eight plain digits with eight bytes in the message: checked and converted at
+     * once. Anything else (a sign, a bad byte, more digits) is parse_int()'s to decide. */
+    if (f->len - 1u < 8u && (size_t)f->off + 8 <= m->len) {
+        int64_t v = digits_value(p, f->len);
+        if (v >= 0) {
+            *out = v;
+            return FL_OK;
+        }
+    }
+#endif
+    return parse_int(p, f->len, out);
 }
 
 int fl_msg_get_decimal(const struct fl_msg *m, uint32_t tag, struct fl_decimal *out)
 {
-    GET_VIA(parse_decimal(p, n, out));
+    const struct fl_field *f = find_field(m, tag);
+    if (!f)
+        return FL_ENOENT;
+    const char *p = m->buf + f->off;
+    size_t n = f->len;
+#if FAST_SCAN
+    /* Up to eight bytes of digits with at most one '.', and eight bytes in the message: the
+     * '.' is found in the word at once, the digits after it are moved down over it, and all
+     * of them are checked and converted together. Anything else (a sign, a bad byte, a second
+     * '.', no digit at all, a longer value) is parse_decimal()'s to decide. */
+    if (n - 1 < 8 && (size_t)f->off + 8 <= m->len) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+        uint64_t x = w ^ (ones * '.');
+        uint64_t dot = (x - ones) & ~x & highs & (~0ull >> (64 - 8 * n));
+        size_t d = dot ? (size_t)__builtin_ctzll(dot) >> 3 : n; /* digits before the '.' */
+        if (dot) {
+            uint64_t low = w & ((1ull << (8 * d)) - 1); /* d <= 7 */
+            w = low | (w >> 8 >> (8 * d)) << (8 * d);
+        }
+        size_t k = dot ? n - 1 : n; /* digits in all */
+        if (k != 0) {
+            int64_t v = digits_value((const char *)&w, (unsigned)k);
+            if (v >= 0) {
+                out->mantissa = v;
+                out->scale = (int32_t)(dot ? n - d - 1 : 0);
+                return FL_OK;
+            }
+        }
+    }
+#endif
+    return parse_decimal(p, n, out);
 }
 
 int fl_msg_get_bool(const struct fl_msg *m, uint32_t tag, int *out)
