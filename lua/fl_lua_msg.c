@@ -25,6 +25,9 @@
 
 /* Registry key of the group-entry metatable. */
 static const char entry_mt_key = 'e';
+/* Registry key of the set of every message box (weak keys): fast.lua's methods take the FFI
+ * path only for these, since any userdata can claim the "fixlua.message" __metatable. */
+static const char boxes_key = 'b';
 
 /* ---- checking ---- */
 
@@ -74,6 +77,14 @@ static struct fl_lua_msg *push_box(lua_State *L, struct fl_dict *dict, int owned
     lua_setmetatable(L, -2);
     o->owned = owned;
     o->dict = owned ? fl_dict_ref(dict) : dict;
+    lua_pushlightuserdata(L, (void *)&boxes_key);
+    lua_rawget(L, LUA_REGISTRYINDEX); /* stack: box, boxes */
+    if (lua_istable(L, -1)) {
+        lua_pushvalue(L, -2);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -3);
+    }
+    lua_pop(L, 1);
     return o;
 }
 
@@ -648,6 +659,28 @@ int32_t fl_lua_fast_number(const struct fl_lua_msg *o, uint32_t tag, const struc
         return -4;
     *out = decimal_to_number(d);
     return n;
+}
+
+/* resolve(msg, name) -> tag | nil, for fast.lua: the tag of a field name in the state's
+ * dictionary, cached in the name table (upvalue 1) when msg uses that dictionary; nil for
+ * anything else (an unknown name, a message of another dictionary, an expired view), never
+ * raising, so that fast.lua can tail-call the C method, whose errors then name the script's
+ * line. */
+static int msg_resolve(lua_State *L)
+{
+    struct fl_lua_ctx *ctx = fl_lua_ctx_get(L);
+    const struct fl_lua_msg *o = lua_touserdata(L, 1);
+    if (!o || !o->m || o->dict != ctx->dict || lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    uint32_t tag = 0;
+    fl_lua_field_at(L, 2, ctx->dict, &tag, 0);
+    if (!tag)
+        return 0;
+    lua_pushvalue(L, 2);
+    lua_pushinteger(L, tag);
+    lua_rawset(L, lua_upvalueindex(1));
+    lua_pushinteger(L, tag);
+    return 1;
 }
 
 /* Field for argument idx: returns its first index, or -1. */
@@ -1334,7 +1367,8 @@ void fl_lua_msg_open(lua_State *L)
     lua_pushvalue(L, -1);
     lua_setfield(L, mt, "__index");
     /* What lua/fixlua/fast.lua needs to put its compiled readers in front (init.lua takes it
-     * out of the module table): M._fast_message = {mt, methods, index, field, number, ctx}. */
+     * out of the module table): M._fast_message = {mt, methods, index, field, number, ctx,
+     * boxes, resolve}. */
     lua_createtable(L, 0, 5);                /* stack: M, mt, methods, index, fast */
     lua_insert(L, -2);
     lua_setfield(L, -2, "index");
@@ -1348,6 +1382,23 @@ void fl_lua_msg_open(lua_State *L)
     lua_setfield(L, -2, "number");
     lua_pushlightuserdata(L, ctx);
     lua_setfield(L, -2, "ctx");
+    lua_pushlightuserdata(L, (void *)&boxes_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 8);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushlightuserdata(L, (void *)&boxes_key);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+    }
+    lua_setfield(L, -2, "boxes");
+    lua_pushvalue(L, methods);
+    lua_pushcclosure(L, msg_resolve, 1);
+    lua_setfield(L, -2, "resolve");
     lua_setfield(L, mt - 1, "_fast_message");
     lua_pushvalue(L, mt);
     lua_pushcclosure(L, msg_newindex, 1);

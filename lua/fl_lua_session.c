@@ -324,26 +324,53 @@ static int sess_send_fast(lua_State *L)
     return 1;
 }
 
-/* make_send(encoder) -> the session:send that uses it. */
+/* Registry key of the encoder of the state: one per context, however often the module is
+ * opened in the state (busted re-requires it per file), since the arena pointer it keeps is
+ * valid only while no other encoder grows the same arena. */
+static const char encoder_key = 'E';
+
+/* make_send(encoder) -> the session:send that uses the state's encoder: this one, or the one
+ * an earlier opening of the module registered. */
 static int sess_make_send(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_settop(L, 1);
+    lua_pushlightuserdata(L, (void *)&encoder_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (lua_isfunction(L, -1)) {
+        lua_replace(L, 1);
+    } else {
+        lua_pop(L, 1);
+        lua_pushlightuserdata(L, (void *)&encoder_key);
+        lua_pushvalue(L, 1);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+    }
     luaL_getmetatable(L, FL_LUA_MT_SESSION);
     lua_pushlightuserdata(L, fl_lua_ctx_get(L));
     lua_pushcclosure(L, sess_send_fast, 3);
     return 1;
 }
 
-/* field_info(session, key) -> {tag, kind, prefix, enums, timestamp}: how fast.lua writes a
- * field. kind 0 body, 1 extra header, 2 not the script's to send (sess_send raises), 3 MsgType.
- * enums maps enum names to wire values (false without enums). Raises for unknown names, with
- * the encoder's message. */
+/* field_info(session, key) -> {tag, kind, prefix, enums, timestamp} | nil: how fast.lua writes
+ * a field. kind 0 body, 1 extra header, 2 not the script's to send (sess_send raises), 3
+ * MsgType. enums maps enum names to wire values (false without enums). */
 static int sess_field_info(lua_State *L)
 {
     struct fl_lua_sess *s = check_sess(L, 1);
-    uint32_t tag;
-    const struct fl_dict_field *f = fl_lua_field_at(L, 2, s->dict, &tag, 1);
+    uint32_t tag = 0;
+    /* Nil, not an error, for what is no field: the encoder then leaves the table to
+     * sess_send(), which raises with the script's line. */
+    int kt = lua_type(L, 2);
+    if (kt == LUA_TNUMBER) {
+        lua_Number v = lua_tonumber(L, 2);
+        if (!(v >= 1 && v <= 999999999) || v != (lua_Number)(uint32_t)v)
+            return 0;
+    } else if (kt != LUA_TSTRING) {
+        return 0;
+    }
+    const struct fl_dict_field *f = fl_lua_field_at(L, 2, s->dict, &tag, 0);
+    if (!tag)
+        return 0;
     int sec = fl_tag_section(tag);
     int kind = tag == FL_TAG_MSG_TYPE ? 3 : fl_lua_engine_owned(tag) || sec == 2 ? 2 : sec == 1;
     lua_createtable(L, 0, 5);

@@ -7,8 +7,7 @@
 -- which are the reference behaviour and raise the errors, so both paths give the same result.
 local ffi = require "ffi"
 
-local type, getmetatable, next, tonumber, setmetatable = type, getmetatable, next, tonumber,
-  setmetatable
+local type, next, tonumber, setmetatable = type, next, tonumber, setmetatable
 local ffi_string, ffi_copy, ffi_cast = ffi.string, ffi.copy, ffi.cast
 
 local field_fn = ffi.typeof("int32_t (*)(const void *, uint32_t, const void *, const char **)")
@@ -17,7 +16,6 @@ local number_fn = ffi.typeof("size_t (*)(char *, double)")
 local parse_fn = ffi.typeof(
   "int32_t (*)(const void *, uint32_t, const void *, int32_t, double *, const char **)")
 
-local MESSAGE = "fixlua.message" -- what getmetatable() says of a message (its __metatable)
 
 local function is_tag(k)
   return type(k) == "number" and k >= 1 and k <= 999999999 and k % 1 == 0
@@ -49,29 +47,35 @@ local function install_readers(fm)
     return c_index(msg, k) -- expired (raises), or a name to resolve in the message's dictionary
   end
 
+  local boxes, resolve = fm.boxes, fm.resolve
+
+  -- The tag of k for the FFI readers and the name context it holds for, or nil: then the C
+  -- method is tail-called, so that its errors point at the script's line.
+  local function tag_of(msg, k)
+    local tag = keys[k]
+    if type(tag) == "number" then return tag, ctx end
+    if tag == nil then
+      if is_tag(k) then return k, nil end
+      tag = resolve(msg, k) -- a name not read yet: cached when it can be
+      if tag then return tag, ctx end
+    end
+    return nil
+  end
+
   keys.get = function(msg, k, default)
-    if getmetatable(msg) == MESSAGE then
-      local tag, names = keys[k], ctx
-      if type(tag) ~= "number" then
-        if is_tag(k) then
-          tag, names = k, nil
-        elseif tag == nil and type(k) == "string" then
-          local v = c_index(msg, k) -- resolves the name, and caches it when it can
-          if v == nil then return default end
-          return v
-        else
-          return c_get(msg, k, default)
-        end
+    if boxes[msg] then
+      local tag, names = tag_of(msg, k)
+      if tag then
+        local n = field(msg, tag, names, out)
+        if n >= 0 then return ffi_string(out[0], n) end
+        if n == -1 then return default end
       end
-      local n = field(msg, tag, names, out)
-      if n >= 0 then return ffi_string(out[0], n) end
-      if n == -1 then return default end
     end
     return c_get(msg, k, default)
   end
 
   keys.type = function(msg)
-    if getmetatable(msg) == MESSAGE then
+    if boxes[msg] then
       local n = field(msg, 35, nil, out)
       if n >= 0 then return ffi_string(out[0], n) end
       if n == -1 then return nil end
@@ -86,22 +90,8 @@ local function install_readers(fm)
   local num = ffi.new("double[1]")
   local c_int, c_decimal, c_seq = keys.int, keys.decimal, keys.seq
 
-  local function tag_of(msg, k) -- tag and name context, or nil: ask the C method
-    local tag = keys[k]
-    if type(tag) == "number" then return tag, ctx end
-    if tag == nil then
-      if is_tag(k) then return k, nil end
-      if type(k) == "string" then
-        c_index(msg, k) -- resolves the name (raising for an unknown one) and caches it
-        tag = keys[k]
-        if type(tag) == "number" then return tag, ctx end
-      end
-    end
-    return nil
-  end
-
   keys.int = function(msg, k)
-    if getmetatable(msg) == MESSAGE then
+    if boxes[msg] then
       local tag, names = tag_of(msg, k)
       if tag then
         local n = number(msg, tag, names, 0, num, out)
@@ -113,7 +103,7 @@ local function install_readers(fm)
   end
 
   keys.decimal = function(msg, k)
-    if getmetatable(msg) == MESSAGE then
+    if boxes[msg] then
       local tag, names = tag_of(msg, k)
       if tag then
         local n = number(msg, tag, names, 1, num, out)
@@ -125,7 +115,7 @@ local function install_readers(fm)
   end
 
   keys.seq = function(msg)
-    if getmetatable(msg) == MESSAGE then
+    if boxes[msg] then
       local n = number(msg, 34, nil, 0, num, out)
       if n >= 0 then return num[0] end
     end
@@ -162,7 +152,8 @@ local function install_send(fs)
     uint64_t prefix8; uint32_t tag, plen; uint8_t kind, timestamp, has_enums, wide; }]])
 
   local function describe(session, k, cache)
-    local d = field_info(session, k) -- raises for a name the dictionary does not know
+    local d = field_info(session, k)
+    if d == nil then return nil end
     local prefix = d.prefix
     local info = info_t()
     info.tag, info.plen, info.kind = d.tag, #prefix, d.kind
@@ -208,6 +199,7 @@ local function install_send(fs)
       local info = fields[k]
       if info == nil then
         info = describe(session, k, cache)
+        if info == nil then return end -- not a field: sess_send() raises
         fields[k] = info
       end
       local kind = info.kind

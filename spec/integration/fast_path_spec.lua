@@ -83,7 +83,9 @@ describe("compiled send and read paths", function()
                      "fixlua: empty value for field 11 (ClOrdID): FIX has no empty values")
     assert.has_error(function() ini:send{ MsgType = "D", MsgSeqNum = 7 } end,
                      "fixlua: field 34 (MsgSeqNum) is written by the engine")
-    assert.has_error(function() ini:send{ MsgType = "D", ClOrdId = "x" } end)
+    local ok, err = pcall(function() local r = ini:send{ MsgType = "D", ClOrdId = "x" }; return r end)
+    assert.is_false(ok)
+    assert.matches("fast_path_spec%.lua:%d+: fixlua: unknown FIX field 'ClOrdId'", err)
     assert.has_error(function() ini:send{ MsgType = "D", ClOrdID = {} } end)
     assert.has_error(function() ini:send{ MsgType = "D", Price = 0 / 0 } end,
                      "fixlua: field 44 (Price): NaN is not a value FIX can carry")
@@ -114,6 +116,12 @@ describe("compiled send and read paths", function()
           qty = m:int("OrderQty"), qty_tag = m:int(38), px = { m:decimal("Price") },
           seq = m:seq(), no_int = m:int("MinQty"), bad_int = { m:int("Symbol") },
           int_unknown = pcall(m.int, m, "NoSuchField"),
+          get_where = select(2, pcall(function() local v = m:get("NoSuchField"); return v end)),
+          spoofed = pcall(function()
+            local u = newproxy(true)
+            getmetatable(u).__metatable = "fixlua.message"
+            return m.get(u, 11), m.int(u, 38), m.type(u)
+          end),
           wrong_type = pcall(m.type, "D"),
         }
       end } },
@@ -143,6 +151,10 @@ describe("compiled send and read paths", function()
     assert.equals("EFORMAT", seen.bad_int[3])
     assert.matches("field 55 %(Symbol%) is not a valid integer", seen.bad_int[2])
     assert.is_false(seen.int_unknown)
+    -- errors name the script's line, not the library's
+    assert.matches("fast_path_spec%.lua:%d+: fixlua: unknown FIX field 'NoSuchField'",
+                   seen.get_where)
+    assert.is_false(seen.spoofed) -- a type error, not a crash
     assert.is_false(seen.wrong_type)
   end)
 
