@@ -717,7 +717,8 @@ static int clean_grow(struct fl_msg *m, struct clean_state *cs, uint32_t max_fie
 /* Indexes a clean message into a reset m; 0 when parse_fields() must decide. */
 static int parse_clean(struct fl_msg *m, const char *p, size_t n)
 {
-    if (n < 64)
+    /* A message without a field array yet (the first parse) lets parse_fields() allocate it. */
+    if (n < 64 || !m->fields)
         return 0;
     /* The message must end "<SOH>10=" + three non-SOH bytes + SOH: the field loops then stop
      * at limit, the start of "10=", and every field they read has eight bytes in p. */
