@@ -11,6 +11,10 @@
 
 #include "fl_frame.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define SOH '\001'
 /* "8=" + BeginString + SOH + "9=" + 10 digits + SOH */
 #define RESERVE (2 + FL_BUILDER_MAX_BEGIN_STRING + 1 + 2 + 10 + 1)
@@ -163,6 +167,38 @@ static inline size_t format_u64(char *dst, uint64_t u)
     return len;
 }
 
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) &&                            \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FL_SWAR_DIGITS 1
+/* The eight decimal digits of v < 10^8 (leading zeros included) as ASCII bytes, the most
+ * significant first in memory: both 4-digit halves are split into pairs and then into digits
+ * in parallel lanes of one word, with multiplications by reciprocals exact in these ranges
+ * (x * 10486 >> 20 is x / 100 for x < 10^4, x * 103 >> 10 is x / 10 for x < 100). */
+static inline uint64_t digits8(uint32_t v)
+{
+    uint64_t x = (uint64_t)(v / 10000u) | ((uint64_t)(v % 10000u) << 32);
+    uint64_t y = ((x * 10486u) >> 20) & 0x0000007f0000007full;
+    x = ((x - y * 100u) << 16) | y;
+    y = ((x * 103u) >> 10) & 0x000f000f000f000full;
+    x = ((x - y * 10u) << 8) | y;
+    return x + 0x3030303030303030ull;
+}
+#endif
+
+/* format_u64() for a destination with 20 bytes of room it may overwrite past the digits. */
+static inline size_t format_u64_wide(char *dst, uint64_t u)
+{
+#if defined(FL_SWAR_DIGITS)
+    if (u < 100000000u) {
+        size_t len = count_digits(u);
+        uint64_t x = digits8((uint32_t)u) >> (8 * (8 - len));
+        memcpy(dst, &x, 8);
+        return len;
+    }
+#endif
+    return format_u64(dst, u);
+}
+
 /* memcpy() for the short values that make up most fields, without a call: overlapping
  * fixed-size copies never read or write outside [0, n). */
 static inline void copy_value(char *dst, const char *src, size_t n)
@@ -198,6 +234,15 @@ static inline size_t format_int(char *dst, int64_t v)
     if (v < 0)
         dst[n++] = '-';
     return n + format_u64(dst + n, magnitude(v));
+}
+
+/* format_int() for a destination with 20 bytes of room it may overwrite past the digits. */
+static inline size_t format_int_wide(char *dst, int64_t v)
+{
+    size_t n = 0;
+    if (v < 0)
+        dst[n++] = '-';
+    return n + format_u64_wide(dst + n, magnitude(v));
 }
 
 size_t fl_format_int(char *dst, int64_t v)
@@ -415,6 +460,11 @@ size_t fl_format_utc_timestamp(char *dst, int64_t ns, int digits)
 /* Writes "tag=" at w and returns the end; tags below 10000 (nearly all) without a loop. */
 static inline char *put_tag(char *w, uint32_t tag)
 {
+    if (UNLIKELY(tag >= 10000)) {
+        w += format_u64(w, tag);
+        *w++ = '=';
+        return w;
+    }
     if (tag < 100) {
         if (tag >= 10) {
             put2(w, tag);
@@ -422,9 +472,7 @@ static inline char *put_tag(char *w, uint32_t tag)
         } else {
             *w++ = (char)('0' + tag);
         }
-    } else if (tag >= 10000)
-        w += format_u64(w, tag);
-    else if (tag >= 1000) {
+    } else if (tag >= 1000) {
         put2(w, tag / 100);
         put2(w + 2, tag % 100);
         w += 4;
@@ -447,19 +495,65 @@ COLD static int open_field_slow(struct fl_builder *b, uint32_t tag, size_t value
     return 0;
 }
 
-/* The fast path of open_field(): "tag=" and where the value goes when nothing can go wrong
- * (valid tag, no earlier failure, within the limit and the capacity), else NULL having changed
- * nothing. The public adds try it first and otherwise tail-call their general version, so
- * their common case saves no registers. */
-static inline char *fast_open(struct fl_builder *b, uint32_t tag, size_t value_max)
+/* The fast path of open_field(): writes "tag=" when nothing can go wrong (a tag of 1 to 4
+ * digits, no earlier failure, within the limit and the capacity) and returns where the field
+ * starts, its "tag=" being *tl bytes long, else NULL having changed nothing. The field is then
+ * closed by fast_close() from the position read here, so that the next position is the last
+ * one plus lengths known without it (the tag's is constant on each branch): the position,
+ * stored and reloaded by the next add, is the only chain from one add to the next. The public
+ * adds try it first and otherwise tail-call their general version, so their common case saves
+ * no registers. */
+static inline char *fast_open(struct fl_builder *b, uint32_t tag, size_t value_max, size_t *pos,
+                              size_t *tl)
 {
     /* fast_end is 0 after a failure or finish, else at most cap and RESERVE + the limit as
      * max_len was when it was set; pos >= RESERVE whenever it is not 0. */
-    size_t want = b->pos + 11 + value_max + 1 + 7; /* as reserve() */
-    if (UNLIKELY(tag - 1u > 999999998u) || UNLIKELY(want > b->fast_end) ||
+    size_t p = b->pos;
+    size_t want = p + 11 + value_max + 1 + 7; /* as reserve() */
+    if (UNLIKELY(tag - 1u > 9998u) || UNLIKELY(want > b->fast_end) ||
         UNLIKELY(b->max_len != b->fast_max_len))
         return NULL;
-    return put_tag(b->buf + b->pos, tag);
+    char *w = b->buf + p;
+    *pos = p;
+#if defined(FL_SWAR_DIGITS)
+    /* "tag=" in one little-endian word, stored whole (the room asked for covers 8 bytes). */
+    uint64_t t;
+    if (tag < 100) {
+        if (tag >= 10) {
+            uint16_t d;
+            memcpy(&d, digit_pairs + 2 * tag, 2);
+            t = d | ((uint64_t)'=' << 16);
+            *tl = 3;
+        } else {
+            t = ('0' + tag) | ((uint64_t)'=' << 8);
+            *tl = 2;
+        }
+    } else if (tag >= 1000) {
+        uint16_t d0, d1;
+        memcpy(&d0, digit_pairs + 2 * (tag / 100), 2);
+        memcpy(&d1, digit_pairs + 2 * (tag % 100), 2);
+        t = d0 | ((uint64_t)d1 << 16) | ((uint64_t)'=' << 32);
+        *tl = 5;
+    } else {
+        uint16_t d;
+        memcpy(&d, digit_pairs + 2 * (tag % 100), 2);
+        t = ('0' + tag / 100) | ((uint64_t)d << 8) | ((uint64_t)'=' << 24);
+        *tl = 4;
+    }
+    memcpy(w, &t, 8);
+#else
+    *tl = (size_t)(put_tag(w, tag) - w);
+#endif
+    return w;
+}
+
+/* Ends a field opened by fast_open() at pos, whose "tag=" took tl bytes, after a value of n
+ * bytes at w + tl. */
+static inline void fast_close(struct fl_builder *b, char *w, size_t pos, size_t tl, size_t n)
+{
+    size_t len = tl + n; /* apart from pos, so that the new position is one addition away */
+    w[len] = SOH;
+    b->pos = pos + (len + 1);
 }
 
 /* Writes "tag=" and returns where the value goes (room for value_max bytes, SOH and the
@@ -518,13 +612,6 @@ static inline int has_soh(const char *p, size_t n)
     }
     memcpy(&w, p + n - 8, 8);
     return (found | soh_in_word(w)) != 0;
-}
-
-static inline uint32_t soh_in_word32(uint32_t w)
-{
-    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
-    uint32_t x = w ^ ones;
-    return (x - ones) & ~x & highs;
 }
 
 static inline void add_str(struct fl_builder *b, uint32_t tag, const char *p, size_t n)
@@ -592,12 +679,14 @@ int fl_builder_begin(struct fl_builder *b, const char *begin_string, const char 
             b->body = RESERVE;
             b->start = 0;
             arm_fast(b);
-            char *w = fast_open(b, 35, msg_type_len);
-            if (LIKELY(w != NULL)) {
+            size_t pos, tl;
+            char *f = fast_open(b, 35, msg_type_len, &pos, &tl);
+            if (LIKELY(f != NULL)) {
+                char *w = f + tl;
                 w[0] = m0;
                 w[msg_type_len >> 1] = m1;
                 w[msg_type_len - 1] = m2;
-                close_field(b, w + msg_type_len);
+                fast_close(b, f, pos, tl, msg_type_len);
                 return FL_OK;
             }
         }
@@ -610,30 +699,39 @@ COLD static void add_str_slow(struct fl_builder *b, uint32_t tag, const char *p,
     add_str(b, tag, p, n);
 }
 
+/* A cheaper filter than soh_in_word() for text: its high bits are all clear only when no byte
+ * of w is SOH and, with the high bits of w clear, a byte minus one never borrows; bytes of 0x80
+ * and above (and SOH) set some, and the caller then takes the exact path. */
+static inline uint64_t ascii_soh_filter(uint64_t w)
+{
+    return (w ^ 0x0101010101010101ull) - 0x0101010101010101ull;
+}
+
 void fl_builder_add_str(struct fl_builder *b, uint32_t tag, const char *p, size_t n)
 {
     /* Values of 4 to 16 bytes (most) are loaded once, checked for SOH and stored. */
-    char *w;
+    char *f;
+    size_t pos, tl;
     if (n >= 8 && n <= 16) {
         uint64_t lo, hi;
         memcpy(&lo, p, 8);
         memcpy(&hi, p + n - 8, 8);
-        if (LIKELY((soh_in_word(lo) | soh_in_word(hi)) == 0) &&
-            LIKELY((w = fast_open(b, tag, n)) != NULL)) {
-            memcpy(w, &lo, 8);
-            memcpy(w + n - 8, &hi, 8);
-            close_field(b, w + n);
+        if (LIKELY(((ascii_soh_filter(lo) | ascii_soh_filter(hi)) & 0x8080808080808080ull) == 0) &&
+            LIKELY((f = fast_open(b, tag, n, &pos, &tl)) != NULL)) {
+            memcpy(f + tl, &lo, 8);
+            memcpy(f + tl + n - 8, &hi, 8);
+            fast_close(b, f, pos, tl, n);
             return;
         }
     } else if (n >= 4 && n < 8) {
         uint32_t lo, hi;
         memcpy(&lo, p, 4);
         memcpy(&hi, p + n - 4, 4);
-        if (LIKELY((soh_in_word32(lo) | soh_in_word32(hi)) == 0) &&
-            LIKELY((w = fast_open(b, tag, n)) != NULL)) {
-            memcpy(w, &lo, 4);
-            memcpy(w + n - 4, &hi, 4);
-            close_field(b, w + n);
+        if (LIKELY(((ascii_soh_filter(lo) | ascii_soh_filter(hi)) & 0x80808080u) == 0) &&
+            LIKELY((f = fast_open(b, tag, n, &pos, &tl)) != NULL)) {
+            memcpy(f + tl, &lo, 4);
+            memcpy(f + tl + n - 4, &hi, 4);
+            fast_close(b, f, pos, tl, n);
             return;
         }
     }
@@ -649,7 +747,7 @@ static inline void add_int(struct fl_builder *b, uint32_t tag, int64_t v)
 {
     char *w = open_field(b, tag, 20);
     if (w)
-        close_field(b, w + format_int(w, v));
+        close_field(b, w + format_int_wide(w, v));
 }
 
 COLD static void add_int_slow(struct fl_builder *b, uint32_t tag, int64_t v)
@@ -659,11 +757,23 @@ COLD static void add_int_slow(struct fl_builder *b, uint32_t tag, int64_t v)
 
 void fl_builder_add_int(struct fl_builder *b, uint32_t tag, int64_t v)
 {
-    char *w = fast_open(b, tag, 20);
-    if (LIKELY(w != NULL)) {
-        close_field(b, w + format_int(w, v));
+#if defined(FL_SWAR_DIGITS)
+    /* The usual: up to 8 digits, formatted without a loop; anything else takes the general
+     * path, which writes the same. */
+    uint64_t mag = magnitude(v);
+    char *f;
+    size_t pos, tl;
+    if (LIKELY(mag < 100000000u) && LIKELY((f = fast_open(b, tag, 20, &pos, &tl)) != NULL)) {
+        size_t neg = v < 0;
+        char *w = f + tl;
+        *w = '-'; /* overwritten by the first digit when not negative */
+        size_t len = count_digits(mag);
+        uint64_t x = digits8((uint32_t)mag) >> (8 * (8 - len));
+        memcpy(w + neg, &x, 8);
+        fast_close(b, f, pos, tl, neg + len);
         return;
     }
+#endif
     add_int_slow(b, tag, v);
 }
 
@@ -686,10 +796,11 @@ COLD static void add_char_slow(struct fl_builder *b, uint32_t tag, char c)
 
 void fl_builder_add_char(struct fl_builder *b, uint32_t tag, char c)
 {
-    char *w;
-    if (LIKELY(c != SOH) && LIKELY((w = fast_open(b, tag, 1)) != NULL)) {
-        w[0] = c;
-        close_field(b, w + 1);
+    char *f;
+    size_t pos, tl;
+    if (LIKELY(c != SOH) && LIKELY((f = fast_open(b, tag, 1, &pos, &tl)) != NULL)) {
+        f[tl] = c;
+        fast_close(b, f, pos, tl, 1);
         return;
     }
     add_char_slow(b, tag, c);
@@ -698,10 +809,11 @@ void fl_builder_add_char(struct fl_builder *b, uint32_t tag, char c)
 void fl_builder_add_bool(struct fl_builder *b, uint32_t tag, int v)
 {
     char c = v ? 'Y' : 'N';
-    char *w = fast_open(b, tag, 1);
-    if (LIKELY(w != NULL)) {
-        w[0] = c;
-        close_field(b, w + 1);
+    size_t pos, tl;
+    char *f = fast_open(b, tag, 1, &pos, &tl);
+    if (LIKELY(f != NULL)) {
+        f[tl] = c;
+        fast_close(b, f, pos, tl, 1);
         return;
     }
     add_char_slow(b, tag, c); /* never SOH: add_one() as before */
@@ -766,12 +878,32 @@ static inline size_t put_fraction(char *dst, int64_t frac, int digits)
 
 void fl_builder_add_decimal(struct fl_builder *b, uint32_t tag, struct fl_decimal d)
 {
-    char *w;
-    if (LIKELY(d.scale >= FL_DECIMAL_MIN_SCALE && d.scale <= FL_DECIMAL_MAX_SCALE) &&
-        LIKELY((w = fast_open(b, tag, 41)) != NULL)) {
-        close_field(b, w + format_decimal(w, d));
+#if defined(FL_SWAR_DIGITS)
+    /* The usual price: 1 to 15 decimals, an integer part that is not 0 and at most 8 digits.
+     * Its digits are those of the mantissa with the point put in front of the last `scale` of
+     * them (which move up one byte); the field has room for 41 bytes. Anything else takes the
+     * general path, which writes the same. */
+    uint64_t mag = magnitude(d.mantissa);
+    char *f;
+    size_t pos, tl;
+    if (LIKELY(d.scale >= 1 && d.scale <= 15) && LIKELY(mag < 100000000u) &&
+        LIKELY(mag >= pow10_u64[d.scale]) &&
+        LIKELY((f = fast_open(b, tag, 41, &pos, &tl)) != NULL)) {
+        size_t neg = d.mantissa < 0;
+        char *w = f + tl, *q = w + neg;
+        *w = '-'; /* overwritten by the first digit when not negative */
+        size_t len = count_digits(mag);
+        uint64_t x = digits8((uint32_t)mag) >> (8 * (8 - len));
+        memcpy(q, &x, 8);
+        char frac[16];
+        char *dot = q + len - (size_t)d.scale;
+        memcpy(frac, dot, 16);
+        memcpy(dot + 1, frac, 16);
+        *dot = '.';
+        fast_close(b, f, pos, tl, neg + len + 1);
         return;
     }
+#endif
     add_decimal_slow(b, tag, d);
 }
 
@@ -794,16 +926,18 @@ void fl_builder_add_utc_timestamp(struct fl_builder *b, uint32_t tag, int64_t ns
         frac += 1000000000;
         sec--;
     }
-    char *w;
+    char *f;
+    size_t pos, tl;
     if (LIKELY(sec == b->time_sec) && LIKELY(digits == 3) &&
-        LIKELY((w = fast_open(b, tag, 27)) != NULL)) {
+        LIKELY((f = fast_open(b, tag, 27, &pos, &tl)) != NULL)) {
+        char *w = f + tl;
         memcpy(w, b->time_text, 16);
         w[16] = b->time_text[16];
         unsigned v = (unsigned)frac / 1000000u;
         w[17] = '.';
         w[18] = (char)('0' + v / 100);
         put2(w + 19, v % 100);
-        close_field(b, w + 21);
+        fast_close(b, f, pos, tl, 21);
         return;
     }
     add_utc_timestamp_slow(b, tag, ns, digits);
@@ -868,7 +1002,52 @@ void fl_builder_add_raw(struct fl_builder *b, const char *p, size_t n)
     b->pos += n;
 }
 
-int fl_builder_finish(struct fl_builder *b, const char **out, size_t *n)
+#if defined(__SSE2__)
+/* fl_checksum() of n >= 16 bytes, in line: sixteen byte lanes add with wrap-around (only the
+ * sum mod 256 matters), the last partial block is the final 16 bytes with those already
+ * counted masked off, and PSADBW folds the lanes once (as in fl_frame.c). */
+static inline unsigned frame_sum(const char *p, size_t n)
+{
+    static const unsigned char keep[32] = {0,    0,    0,    0,    0,    0,    0,    0,
+                                           0,    0,    0,    0,    0,    0,    0,    0,
+                                           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    const char *end = p + n;
+    __m128i acc0 = _mm_setzero_si128(), acc1 = _mm_setzero_si128();
+    for (size_t blocks = n >> 6; blocks != 0; blocks--, p += 64) {
+        __m128i a = _mm_add_epi8(_mm_loadu_si128((const __m128i *)(const void *)p),
+                                 _mm_loadu_si128((const __m128i *)(const void *)(p + 16)));
+        __m128i c = _mm_add_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 32)),
+                                 _mm_loadu_si128((const __m128i *)(const void *)(p + 48)));
+        acc0 = _mm_add_epi8(acc0, a);
+        acc1 = _mm_add_epi8(acc1, c);
+    }
+    for (size_t blocks = (n >> 4) & 3; blocks != 0; blocks--, p += 16)
+        acc0 = _mm_add_epi8(acc0, _mm_loadu_si128((const __m128i *)(const void *)p));
+    /* keep[16 + k] is 0xff: the last end - p bytes of the final 16 are not yet counted. */
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(end - 16));
+    __m128i k = _mm_loadu_si128((const __m128i *)(const void *)(keep + (end - p)));
+    __m128i acc = _mm_add_epi8(_mm_add_epi8(acc0, acc1), _mm_and_si128(x, k));
+    __m128i folded = _mm_sad_epu8(acc, _mm_setzero_si128());
+    return (unsigned)(_mm_cvtsi128_si32(folded) + _mm_cvtsi128_si32(_mm_srli_si128(folded, 8))) &
+           0xffu;
+}
+#endif
+
+/* Appends "10=NNN<SOH>" for the checksum `sum` at w (reserve() left 7 bytes for it). */
+static inline void put_trailer(char *w, unsigned sum)
+{
+    unsigned h = (sum * 41u) >> 12; /* sum / 100 for sum < 256 */
+    w[0] = '1';
+    w[1] = '0';
+    w[2] = '=';
+    w[3] = (char)('0' + h);
+    put2(w + 4, sum - 100u * h);
+    w[6] = SOH;
+}
+
+/* fl_builder_finish() in general: any state, any BodyLength. */
+COLD static int finish_slow(struct fl_builder *b, const char **out, size_t *n)
 {
     if (b->failed)
         return b->failed;
@@ -888,20 +1067,61 @@ int fl_builder_finish(struct fl_builder *b, const char **out, size_t *n)
     copy_value(h, b->head, b->head_len);
     format_u64(h + b->head_len, body_len);
     h[k - 1] = SOH;
-    /* reserve() always leaves 7 bytes for the trailer. */
-    unsigned sum = fl_checksum(b->buf + b->start, b->pos - b->start);
-    char *w = b->buf + b->pos;
-    w[0] = '1';
-    w[1] = '0';
-    w[2] = '=';
-    w[3] = (char)('0' + sum / 100);
-    w[4] = (char)('0' + sum / 10 % 10);
-    w[5] = (char)('0' + sum % 10);
-    w[6] = SOH;
+    put_trailer(b->buf + b->pos, fl_checksum(b->buf + b->start, b->pos - b->start));
     b->pos += 7;
     *out = b->buf + b->start;
     *n = b->pos - b->start;
     b->failed = FL_ESTATE;
     b->fast_end = 0;
     return FL_OK;
+}
+
+int fl_builder_finish(struct fl_builder *b, const char **out, size_t *n)
+{
+#if defined(FL_SWAR_DIGITS) && defined(__SSE2__)
+    /* The usual case: a message being built (failed is 0 only after a successful begin, which
+     * leaves a buffer, a BeginString and MsgType behind) with a BodyLength of up to 7 digits
+     * and a BeginString of 3 to 11 bytes (a head of 8 to 16). Fields are read once: the
+     * stores into the buffer below may alias them. */
+    size_t pos = b->pos, body = b->body, head_len = b->head_len;
+    size_t body_len = pos - body;
+    size_t max_len = b->max_len ? b->max_len : FL_BUILDER_DEFAULT_MAX_LEN;
+    char *buf = b->buf;
+    if (LIKELY(b->failed == 0) && LIKELY(body_len - 16u < 10000000u - 16u) &&
+        LIKELY(head_len - 8u <= 8u) && LIKELY(buf != NULL) && LIKELY(pos > RESERVE)) {
+        size_t nd = count_digits(body_len);
+        size_t k = head_len + nd + 1; /* "8=<BeginString><SOH>9=<BodyLength><SOH>" */
+        if (LIKELY(k + body_len + 7 <= max_len)) {
+            size_t start = body - k;
+            char *h = buf + start;
+            /* The digits and SOH end at the body: three of them (the usual) exactly, else seven
+             * with leading zeros, which the head copied next covers (k >= 8, so they stay in
+             * the prefix). */
+            if (LIKELY(nd == 3)) { /* the usual */
+                unsigned hd = (unsigned)body_len / 100u;
+                uint16_t d;
+                memcpy(&d, digit_pairs + 2 * (body_len - 100u * hd), 2);
+                uint32_t y = ('0' + hd) | ((uint32_t)d << 8) | ((uint32_t)SOH << 24);
+                memcpy(buf + body - 4, &y, 4);
+            } else {
+                uint64_t x = (digits8((uint32_t)body_len) >> 8) | ((uint64_t)SOH << 56);
+                memcpy(buf + body - 8, &x, 8);
+            }
+            uint64_t h0, h1;
+            memcpy(&h0, b->head, 8);
+            memcpy(&h1, b->head + head_len - 8, 8);
+            memcpy(h, &h0, 8);
+            memcpy(h + head_len - 8, &h1, 8);
+            put_trailer(buf + pos, frame_sum(h, pos - start));
+            b->pos = pos + 7;
+            b->start = start;
+            b->failed = FL_ESTATE;
+            b->fast_end = 0;
+            *out = h;
+            *n = pos + 7 - start;
+            return FL_OK;
+        }
+    }
+#endif
+    return finish_slow(b, out, n);
 }
