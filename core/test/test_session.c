@@ -943,6 +943,11 @@ FL_TEST(outbound_queue_is_bounded)
     FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, b, sizeof b - 1, h.now) == FL_EAGAIN);
     FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, "11=x", 4, h.now) == FL_EINVAL);
     FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, "11=\00155=X\001", 9, h.now) == FL_EINVAL);
+    /* A value may end in '=' (base64 IDs do); a tag with nothing after its '=' may not. */
+    const char b64[] = "11=QUJD=\00155=X\001", empty_after[] = "11=a==\00158=\001";
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, b64, sizeof b64 - 1, h.now) == FL_EAGAIN);
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, empty_after, sizeof empty_after - 1, h.now) ==
+             FL_EINVAL);
     /* An empty value at every offset, across the 16-byte steps of the check, is refused; the
      * same body with a value is not (it meets the full queue instead). */
     for (int k = 1; k < 48; k++) {
@@ -951,6 +956,9 @@ FL_TEST(outbound_queue_is_bounded)
                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
         FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, body, (size_t)n, h.now) == FL_EINVAL);
         n = snprintf(body, sizeof body, "58=%.*s\00111=z\00155=IBM\001", k,
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, body, (size_t)n, h.now) == FL_EAGAIN);
+        n = snprintf(body, sizeof body, "58=%.*s=\00111=z=\00155=IBM\001", k,
                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
         FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, body, (size_t)n, h.now) == FL_EAGAIN);
     }
