@@ -99,32 +99,35 @@ COLD static int grow(struct fl_builder *b, size_t want)
     return 0;
 }
 
+/* 10^k for k = 0 .. 19. */
+static const uint64_t pow10_u64[20] = {1u,
+                                       10u,
+                                       100u,
+                                       1000u,
+                                       10000u,
+                                       100000u,
+                                       1000000u,
+                                       10000000u,
+                                       100000000u,
+                                       1000000000u,
+                                       10000000000u,
+                                       100000000000u,
+                                       1000000000000u,
+                                       10000000000000u,
+                                       100000000000000u,
+                                       1000000000000000u,
+                                       10000000000000000u,
+                                       100000000000000000u,
+                                       1000000000000000000u,
+                                       10000000000000000000u};
+
 static inline size_t count_digits(uint64_t u)
 {
 #if defined(__GNUC__)
-    /* log10 from the bit length (1233/4096 ~ log10(2)), corrected by one comparison. */
-    static const uint64_t p10[20] = {0u,
-                                     10u,
-                                     100u,
-                                     1000u,
-                                     10000u,
-                                     100000u,
-                                     1000000u,
-                                     10000000u,
-                                     100000000u,
-                                     1000000000u,
-                                     10000000000u,
-                                     100000000000u,
-                                     1000000000000u,
-                                     10000000000000u,
-                                     100000000000000u,
-                                     1000000000000000u,
-                                     10000000000000000u,
-                                     100000000000000000u,
-                                     1000000000000000000u,
-                                     10000000000000000000u};
+    /* log10 from the bit length (1233/4096 ~ log10(2)), corrected by one comparison; u | 1
+     * makes 0 count as one digit (10^t is even for t > 0, so nothing else changes). */
     unsigned t = (unsigned)((64 - __builtin_clzll(u | 1)) * 1233) >> 12;
-    return (size_t)t + (u >= p10[t]);
+    return (size_t)t + ((u | 1) >= pow10_u64[t]);
 #else
     size_t n = 1;
     while (u >= 10000) {
@@ -250,26 +253,6 @@ size_t fl_format_int(char *dst, int64_t v)
     return format_int(dst, v);
 }
 
-static const uint64_t pow10_u64[20] = {1u,
-                                       10u,
-                                       100u,
-                                       1000u,
-                                       10000u,
-                                       100000u,
-                                       1000000u,
-                                       10000000u,
-                                       100000000u,
-                                       1000000000u,
-                                       10000000000u,
-                                       100000000000u,
-                                       1000000000000u,
-                                       10000000000000u,
-                                       100000000000000u,
-                                       1000000000000000u,
-                                       10000000000000000u,
-                                       100000000000000000u,
-                                       1000000000000000000u,
-                                       10000000000000000000u};
 
 /* u / 10^s for 1 <= s <= 19, by constants so that no division instruction is needed. */
 static inline uint64_t div_pow10(uint64_t u, unsigned s)
