@@ -1,6 +1,6 @@
 -- fixlua.fast — the paths every message takes, written in Lua so that LuaJIT compiles them
--- into the script's own traces: reading a field (msg.Price, msg[44], msg:get(), msg:type())
--- and session:send{...} of a flat table. They reach C through the FFI, with raw pointers that
+-- into the script's own traces: reading a field (msg.Price, msg[44], msg:get(), msg:type(),
+-- msg:int(), msg:decimal(), msg:seq()) and session:send{...} of a flat table. They reach C through the FFI, with raw pointers that
 -- fl_lua_msg.c and fl_lua_session.c hand over; the FFI'd C functions never touch the Lua state.
 -- Whatever is unusual (an expired view, a message of another dictionary, groups, timestamps
 -- given as numbers, empty values, session handles) goes to the C API functions these replace,
@@ -15,7 +15,6 @@ local reserve_fn = ffi.typeof("char *(*)(void *, size_t)")
 local number_fn = ffi.typeof("size_t (*)(char *, double)")
 local parse_fn = ffi.typeof(
   "int32_t (*)(const void *, uint32_t, const void *, int32_t, double *, const char **)")
-
 
 local function is_tag(k)
   return type(k) == "number" and k >= 1 and k <= 999999999 and k % 1 == 0
@@ -123,8 +122,8 @@ local function install_readers(fm)
   end
 end
 
--- session:send of a flat table: each field is written as "tag=value<SOH>" into the state's
--- scratch arena in table order, with an item (tag, kind, offset, length) in an array the context
+-- session:send of a flat table: each field is written as "tag=value<SOH>" into an arena of the
+-- state's context in table order, with an item (tag, kind, offset, length) in an array the context
 -- owns; the C session:send then puts them in tag order (header fields first), as the C encoder
 -- does, and sends. One loop and FFI stores, nothing allocated per message.
 local function install_send(fs)
