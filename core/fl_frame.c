@@ -72,7 +72,8 @@ static inline unsigned checksum(const char *p, size_t n)
         i = n;
     }
     __m128i folded = _mm_sad_epu8(_mm_add_epi8(acc0, acc1), _mm_setzero_si128());
-    sum = (uint64_t)_mm_cvtsi128_si32(folded) + (uint64_t)_mm_cvtsi128_si32(_mm_srli_si128(folded, 8));
+    sum = (uint64_t)_mm_cvtsi128_si32(folded) +
+          (uint64_t)_mm_cvtsi128_si32(_mm_srli_si128(folded, 8));
 #endif
     for (; i < n; i++)
         sum += u[i];

@@ -750,7 +750,8 @@ static int parse_clean(struct fl_msg *m, const char *p, size_t n)
             f[0] = (struct fl_field){FL_TAG_BEGIN_STRING, 2, (uint32_t)(s0 - 2)};
             f[1] = (struct fl_field){FL_TAG_BODY_LENGTH, (uint32_t)(s0 + 3),
                                      (uint32_t)(s1 - (s0 + 3))};
-            f[2] = (struct fl_field){FL_TAG_MSG_TYPE, (uint32_t)(s1 + 4), (uint32_t)(s2 - (s1 + 4))};
+            f[2] = (struct fl_field){FL_TAG_MSG_TYPE, (uint32_t)(s1 + 4),
+                                     (uint32_t)(s2 - (s1 + 4))};
             m->hdr[FL_HDR_BEGIN_STRING] = 1;
             m->hdr[FL_HDR_BODY_LENGTH] = 2;
             m->hdr[FL_HDR_MSG_TYPE] = 3;

@@ -178,8 +178,9 @@ static int sess_send(lua_State *L)
 
 /* ---- the compiled send path (lua/fixlua/fast.lua) ----
  * fast.lua encodes a flat message table in Lua, which LuaJIT compiles, into an arena of the
- * state's context, called from sess_send_fast(). Anything unusual (groups, timestamps given as numbers,
- * empty values, handles of other states) goes to sess_send(), which also raises the errors. */
+ * state's context, called from sess_send_fast(). Anything unusual (groups, timestamps given
+ * as numbers, empty values, handles of other states) goes to sess_send(), which also raises
+ * the errors. */
 
 /* FFI: fast.lua's arena grown to at least n bytes (contents kept), or NULL when out of memory. */
 char *fl_lua_fast_reserve(struct fl_lua_ctx *ctx, size_t n)
@@ -204,9 +205,10 @@ static size_t count_soh(const char *p, size_t n)
     const __m128i soh = _mm_set1_epi8(1), zero = _mm_setzero_si128();
     while (i + 16 <= n) {
         __m128i acc = zero;
-        for (int b = 0; b < 255 && i + 16 <= n; b++, i += 16)
-            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(
-                                        _mm_loadu_si128((const __m128i *)(const void *)(p + i)), soh));
+        for (int b = 0; b < 255 && i + 16 <= n; b++, i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, soh));
+        }
         __m128i sums = _mm_sad_epu8(acc, zero);
         c += (size_t)_mm_cvtsi128_si32(sums) + (size_t)_mm_extract_epi16(sums, 4);
     }
@@ -883,7 +885,8 @@ void fl_lua_session_open(lua_State *L)
     lua_createtable(L, 0, 32);
     luaL_register(L, NULL, session_methods);
     /* M._fast_session = {mt, methods, make_send, field_info, message_type, reserve,
-     * format_number, ctx, items, max_items, slack} for lua/fixlua/fast.lua (init.lua takes it out of M). */
+     * format_number, ctx, items, max_items, slack, max_number} for lua/fixlua/fast.lua
+     * (init.lua takes it out of M). */
     lua_createtable(L, 0, 8);
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "mt");

@@ -1,7 +1,8 @@
 -- fixlua.fast — the paths every message takes, written in Lua so that LuaJIT compiles them
 -- into the script's own traces: reading a field (msg.Price, msg[44], msg:get(), msg:type(),
--- msg:int(), msg:decimal(), msg:seq()) and session:send{...} of a flat table. They reach C through the FFI, with raw pointers that
--- fl_lua_msg.c and fl_lua_session.c hand over; the FFI'd C functions never touch the Lua state.
+-- msg:int(), msg:decimal(), msg:seq()) and session:send{...} of a flat table. They reach C
+-- through the FFI, with raw pointers that fl_lua_msg.c and fl_lua_session.c hand over; the
+-- FFI'd C functions never touch the Lua state.
 -- Whatever is unusual (an expired view, a message of another dictionary, groups, timestamps
 -- given as numbers, empty values, session handles) goes to the C API functions these replace,
 -- which are the reference behaviour and raise the errors, so both paths give the same result.
