@@ -179,11 +179,15 @@ static inline size_t format_u64(char *dst, uint64_t u)
  * (x * 10486 >> 20 is x / 100 for x < 10^4, x * 103 >> 10 is x / 10 for x < 100). */
 static inline uint64_t digits8(uint32_t v)
 {
-    uint64_t x = (uint64_t)(v / 10000u) | ((uint64_t)(v % 10000u) << 32);
+    /* Each step puts the remainder r of each lane above its quotient q, (r << s) | q, computed
+     * as (x << s) + q * (1 - (d << s)) for the lane x = q * d + r: no lane carries into the
+     * next, so the sum is exact modulo 2^64. */
+    uint64_t hi = v / 10000u;
+    uint64_t x = ((uint64_t)v << 32) + hi * (1u - (10000ull << 32)); /* v / 10^4 | v % 10^4 */
     uint64_t y = ((x * 10486u) >> 20) & 0x0000007f0000007full;
-    x = ((x - y * 100u) << 16) | y;
+    x = (x << 16) + y * (1u - (100ull << 16));
     y = ((x * 103u) >> 10) & 0x000f000f000f000full;
-    x = ((x - y * 10u) << 8) | y;
+    x = (x << 8) + y * (1u - (10ull << 8));
     return x + 0x3030303030303030ull;
 }
 #endif
@@ -493,15 +497,13 @@ static inline char *fast_open(struct fl_builder *b, uint32_t tag, size_t value_m
      * max_len was when it was set; pos >= RESERVE whenever it is not 0. */
     size_t p = b->pos;
     size_t want = p + 11 + value_max + 1 + 7; /* as reserve() */
-    if (UNLIKELY(tag - 1u > 9998u) || UNLIKELY(want > b->fast_end) ||
-        UNLIKELY(b->max_len != b->fast_max_len))
-        return NULL;
-    char *w = b->buf + p;
-    *pos = p;
 #if defined(FL_SWAR_DIGITS)
+    /* The tag's range (1 to 9999) is checked by the branches choosing its length. */
+    if (UNLIKELY(want > b->fast_end) || UNLIKELY(b->max_len != b->fast_max_len))
+        return NULL;
     /* "tag=" in one little-endian word, stored whole (the room asked for covers 8 bytes). */
     uint64_t t;
-    if (tag < 100) {
+    if (LIKELY(tag - 1u < 99u)) {
         if (tag >= 10) {
             uint16_t d;
             memcpy(&d, digit_pairs + 2 * tag, 2);
@@ -511,6 +513,8 @@ static inline char *fast_open(struct fl_builder *b, uint32_t tag, size_t value_m
             t = ('0' + tag) | ((uint64_t)'=' << 8);
             *tl = 2;
         }
+    } else if (UNLIKELY(tag - 100u >= 9900u)) {
+        return NULL; /* 0 or more than 4 digits */
     } else if (tag >= 1000) {
         uint16_t d0, d1;
         memcpy(&d0, digit_pairs + 2 * (tag / 100), 2);
@@ -523,8 +527,15 @@ static inline char *fast_open(struct fl_builder *b, uint32_t tag, size_t value_m
         t = ('0' + tag / 100) | ((uint64_t)d << 8) | ((uint64_t)'=' << 24);
         *tl = 4;
     }
+    char *w = b->buf + p;
+    *pos = p;
     memcpy(w, &t, 8);
 #else
+    if (UNLIKELY(tag - 1u > 9998u) || UNLIKELY(want > b->fast_end) ||
+        UNLIKELY(b->max_len != b->fast_max_len))
+        return NULL;
+    char *w = b->buf + p;
+    *pos = p;
     *tl = (size_t)(put_tag(w, tag) - w);
 #endif
     return w;
@@ -643,18 +654,41 @@ COLD static int begin_slow(struct fl_builder *b, const char *begin_string, const
     return b->failed;
 }
 
+/* 1 when the C string s equals the cached BeginString c of length len (1 to the maximum, no
+ * NUL in it). The bytes are compared in order and the first difference ends the comparison, so
+ * s is read no further than its terminator (a shorter s differs at its NUL). Unrolled for
+ * lengths known at the call. */
+static inline int same_begin_string(const char *s, const char *c, size_t len)
+{
+#pragma GCC unroll 16
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != c[i])
+            return 0;
+    return s[len] == '\0';
+}
+
+/* same_begin_string() for other lengths, as a plain loop. */
+static inline int same_begin_string_n(const char *s, const char *c, size_t len)
+{
+#pragma GCC unroll 1
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != c[i])
+            return 0;
+    return s[len] == '\0';
+}
+
 int fl_builder_begin(struct fl_builder *b, const char *begin_string, const char *msg_type,
                      size_t msg_type_len)
 {
     /* The common case: the BeginString of the previous message (already validated, its head
-     * built) and a short MsgType, into a buffer with room. The comparison stops at the first
-     * difference, so it reads no further into begin_string than its terminator. */
+     * built) and a short MsgType, into a buffer with room. begin_string_len is 0 until a
+     * BeginString is cached, else the length of begin_string (which has no NUL before it). */
     const char *c = b->begin_string;
-    size_t i = 0;
-    while (c[i] != '\0' && begin_string[i] == c[i])
-        i++;
-    if (LIKELY(i != 0) && LIKELY(c[i] == '\0') && LIKELY(begin_string[i] == '\0') &&
-        LIKELY(msg_type_len - 1 < 3)) {
+    size_t len = b->begin_string_len;
+    int same = len == 7   ? same_begin_string(begin_string, c, 7) /* "FIX.4.x" */
+               : len == 8 ? same_begin_string(begin_string, c, 8) /* "FIXT.1.1" */
+               : len != 0 && same_begin_string_n(begin_string, c, len);
+    if (LIKELY(same) && LIKELY(msg_type_len - 1 < 3)) {
         char m0 = msg_type[0], m1 = msg_type[msg_type_len >> 1], m2 = msg_type[msg_type_len - 1];
         if (LIKELY(m0 != SOH && m1 != SOH && m2 != SOH)) {
             b->failed = 0;
@@ -710,7 +744,9 @@ void fl_builder_add_str(struct fl_builder *b, uint32_t tag, const char *p, size_
         uint32_t lo, hi;
         memcpy(&lo, p, 4);
         memcpy(&hi, p + n - 4, 4);
-        if (LIKELY(((ascii_soh_filter(lo) | ascii_soh_filter(hi)) & 0x80808080u) == 0) &&
+        /* ascii_soh_filter() in 32 bits: its low half does not depend on the high one. */
+        uint32_t flo = (lo ^ 0x01010101u) - 0x01010101u, fhi = (hi ^ 0x01010101u) - 0x01010101u;
+        if (LIKELY(((flo | fhi) & 0x80808080u) == 0) &&
             LIKELY((f = fast_open(b, tag, n, &pos, &tl)) != NULL)) {
             memcpy(f + tl, &lo, 4);
             memcpy(f + tl + n - 4, &hi, 4);
@@ -751,8 +787,17 @@ void fl_builder_add_int(struct fl_builder *b, uint32_t tag, int64_t v)
         char *w = f + tl;
         *w = '-'; /* overwritten by the first digit when not negative */
         size_t len = count_digits(mag);
-        uint64_t x = digits8((uint32_t)mag) >> (8 * (8 - len));
-        memcpy(w + neg, &x, 8);
+        if (mag < 10000u) { /* up to 4 digits: two pairs from the table */
+            uint32_t m = (uint32_t)mag, hi = m / 100u;
+            uint16_t d0, d1;
+            memcpy(&d0, digit_pairs + 2 * hi, 2);
+            memcpy(&d1, digit_pairs + 2 * (m - 100u * hi), 2);
+            uint32_t x = ((uint32_t)d0 | ((uint32_t)d1 << 16)) >> (8 * (4 - len));
+            memcpy(w + neg, &x, 4);
+        } else {
+            uint64_t x = digits8((uint32_t)mag) >> (8 * (8 - len));
+            memcpy(w + neg, &x, 8);
+        }
         fast_close(b, f, pos, tl, neg + len);
         return;
     }
@@ -830,6 +875,12 @@ COLD static void format_second(struct fl_builder *b, int64_t sec)
     put2(t + 12, (unsigned)(sod / 60 % 60));
     t[14] = ':';
     put2(t + 15, (unsigned)(sod % 60));
+    /* After the text, the rest of a millisecond timestamp's tail for the fast path of
+     * fl_builder_add_utc_timestamp(): ".", three digits (added there) and SOH. */
+    t[17] = '.';
+    t[18] = t[19] = t[20] = 0;
+    t[21] = SOH;
+    t[22] = t[23] = 0;
     b->time_sec = sec;
 }
 
@@ -904,26 +955,29 @@ COLD static void add_utc_timestamp_slow(struct fl_builder *b, uint32_t tag, int6
 
 void fl_builder_add_utc_timestamp(struct fl_builder *b, uint32_t tag, int64_t ns, int digits)
 {
-    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
-    if (frac < 0) {
-        frac += 1000000000;
-        sec--;
-    }
+    /* The usual: milliseconds within the cached second. With ns and time_sec (a second of
+     * some earlier ns, so time_sec * 10^9 <= ns's maximum) both not negative, the difference
+     * below is exact and in [0, 10^9) exactly when ns falls in that second; it is then the
+     * nanoseconds within it. */
+    int64_t ts = b->time_sec;
+    uint64_t frac = (uint64_t)ns - (uint64_t)ts * 1000000000u;
     char *f;
     size_t pos, tl;
-    if (LIKELY(sec == b->time_sec) && LIKELY(digits == 3) &&
-        LIKELY((f = fast_open(b, tag, 27, &pos, &tl)) != NULL)) {
+    if (UNLIKELY((ns | ts) < 0) || UNLIKELY(frac >= 1000000000u) || UNLIKELY(digits != 3) ||
+        UNLIKELY((f = fast_open(b, tag, 27, &pos, &tl)) == NULL)) {
+        add_utc_timestamp_slow(b, tag, ns, digits);
+    } else {
         char *w = f + tl;
+        unsigned v = (unsigned)frac / 1000000u, h = v / 100u;
+        uint16_t d;
+        memcpy(&d, digit_pairs + 2 * (v - 100u * h), 2);
+        uint64_t tail; /* last digit of the seconds, ".", three digits, SOH */
+        memcpy(&tail, b->time_text + 16, 8);
+        tail |= ((uint64_t)('0' + h) << 16) | ((uint64_t)d << 24);
         memcpy(w, b->time_text, 16);
-        w[16] = b->time_text[16];
-        unsigned v = (unsigned)frac / 1000000u;
-        w[17] = '.';
-        w[18] = (char)('0' + v / 100);
-        put2(w + 19, v % 100);
-        fast_close(b, f, pos, tl, 21);
-        return;
+        memcpy(w + 16, &tail, 8);
+        b->pos = pos + (tl + 22);
     }
-    add_utc_timestamp_slow(b, tag, ns, digits);
 }
 
 void fl_builder_add_utc_time_only(struct fl_builder *b, uint32_t tag, int64_t ns, int digits)
