@@ -143,30 +143,23 @@ static inline size_t format_u64(char *dst, uint64_t u)
 {
     size_t len = count_digits(u);
     char *q = dst + len;
-    if (u <= UINT32_MAX) { /* 32-bit arithmetic is cheaper for the usual values */
-        uint32_t v = (uint32_t)u;
-        while (v >= 100) {
-            uint32_t r = v % 100;
-            v /= 100;
-            q -= 2;
-            memcpy(q, digit_pairs + 2 * r, 2);
-        }
-        if (v >= 10)
-            memcpy(q - 2, digit_pairs + 2 * v, 2);
-        else
-            q[-1] = (char)('0' + v);
-        return len;
-    }
-    while (u >= 100) {
+    while (u > UINT32_MAX) {
         unsigned r = (unsigned)(u % 100);
         u /= 100;
         q -= 2;
         memcpy(q, digit_pairs + 2 * r, 2);
     }
-    if (u >= 10)
-        memcpy(q - 2, digit_pairs + 2 * u, 2);
+    uint32_t v = (uint32_t)u; /* 32-bit arithmetic is cheaper, and enough for usual values */
+    while (v >= 100) {
+        uint32_t r = v % 100;
+        v /= 100;
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * r, 2);
+    }
+    if (v >= 10)
+        memcpy(q - 2, digit_pairs + 2 * v, 2);
     else
-        q[-1] = (char)('0' + u);
+        q[-1] = (char)('0' + v);
     return len;
 }
 

@@ -384,6 +384,23 @@ FL_TEST(test_format_int)
         FL_CHECK_INT(fl_msg_get_int(&m, 14, &back), FL_OK);
         FL_CHECK(back == cases[i].v);
     }
+    /* Every power of ten and 2^32, one below and one above, both signs (the digit loop changes
+     * width at 2^32), as printf writes them. */
+    int64_t p10 = 1;
+    for (int d = 0; d < 19; d++) {
+        const int64_t base[] = {p10, INT64_C(4294967296)};
+        for (size_t bi = 0; bi < 2; bi++)
+            for (int64_t e = -1; e <= 1; e++)
+                for (int sign = -1; sign <= 1; sign += 2) {
+                    int64_t v = sign * (base[bi] + e);
+                    char buf[24], want[24];
+                    size_t k = fl_format_int(buf, v);
+                    snprintf(want, sizeof want, "%" PRId64, v);
+                    FL_CHECK_STRN(buf, k, want);
+                }
+        if (d < 18)
+            p10 *= 10;
+    }
 end:
     fl_builder_release(&b);
     fl_msg_release(&m);
