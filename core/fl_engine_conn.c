@@ -367,22 +367,16 @@ static void on_direct_read(evutil_socket_t fd, short what, void *ctx)
         c->in_cap = cap;
     }
     ssize_t r = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-    if (r < 0) {
-        int err = errno;
+    if (r <= 0) {
+        int err = r < 0 ? errno : 0;
         if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
             return;
-        const char *why = evutil_socket_error_to_string(err);
+        /* The reasons on_event() gives on the bufferevent path. */
+        const char *why = err ? evutil_socket_error_to_string(err) : "connection closed by peer";
         if (!c->es)
             fl_engine_log(c->e, "WARN", "connection from %s dropped before logon: %s", c->peer,
                           why);
         fl_conn_close(c, 0, why);
-        return;
-    }
-    if (r == 0) {
-        if (!c->es)
-            fl_engine_log(c->e, "WARN", "connection from %s dropped before logon: %s", c->peer,
-                          "connection closed by peer");
-        fl_conn_close(c, 0, "connection closed by peer");
         return;
     }
     c->in_len += (size_t)r;
