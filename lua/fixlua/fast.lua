@@ -8,7 +8,7 @@
 -- which are the reference behaviour and raise the errors, so both paths give the same result.
 local ffi = require "ffi"
 
-local type, next, tonumber, setmetatable = type, next, tonumber, setmetatable
+local type, pairs, tonumber, setmetatable = type, pairs, tonumber, setmetatable
 local ffi_string, ffi_copy, ffi_cast = ffi.string, ffi.copy, ffi.cast
 
 local field_fn = ffi.typeof("int32_t (*)(const void *, uint32_t, const void *, const char **)")
@@ -194,8 +194,7 @@ local function install_send(fs)
     end
     local p = arena
     local pos, n = 0, 0
-    local k, v = next(t)
-    while k ~= nil do
+    for k, v in pairs(t) do
       local info = fields[k]
       if info == nil then
         info = describe(session, k, cache)
@@ -243,7 +242,6 @@ local function install_send(fs)
         it.tag, it.kind, it.off, it.len = info.tag, kind, start, pos - start
         n = n + 1
       end
-      k, v = next(t, k)
     end
     return wire, n
   end
