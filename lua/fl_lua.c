@@ -240,7 +240,13 @@ static int trampoline(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_session); /* stack: fn, session */
     int nargs = 1;
     if (call->msg) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_view[vm->depth - 1]); /* stack: fn, session, msg */
+        /* A new view for every callback: one the script kept from an earlier callback stays
+         * expired instead of showing this message. The registry slot of the level holds it
+         * until the next callback there, so it outlives the call that clears it. */
+        int level = vm->depth - 1;
+        vm->view[level] = fl_lua_msg_push_view(L, vm->view_dict, vm->ref_view_mt, call->msg);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, LUA_REGISTRYINDEX, vm->ref_view[level]);
         nargs++;
     }
     if (call->push)
@@ -287,35 +293,32 @@ int fl_lua_invoke(struct fl_lua_vm *vm, struct fl_lua_call *call)
     call->vm = vm;
     int base = lua_gettop(L);
     int prev_cb = vm->cur_cb;
-    struct fl_lua_msg *view = NULL;
-    /* Every call takes a depth level, so nested callbacks get their own view. */
+    /* Every call takes a depth level; the trampoline puts the call's view in it. */
     int level = vm->depth++;
-    if (call->msg) {
-        view = vm->view[level];
-        view->m = call->msg;
-    }
+    vm->view[level] = NULL;
     vm->cur_cb = call->cb;
     double t0 = vm->warn_ms > 0 ? mono_ms() : 0;
     int st;
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_handler);    /* stack: handler */
-    if (!call->push && !call->result) {
-        /* Fast path: the arguments are values the registry already holds, and rawgeti of an
-         * existing value into reserved stack space cannot raise, so they go straight to the
-         * protected call without the trampoline's extra C frame. */
+    if (!call->push && !call->result && !call->msg) {
+        /* Fast path: the argument is a value the registry already holds, and rawgeti of an
+         * existing value into reserved stack space cannot raise, so it goes straight to the
+         * protected call without the trampoline's extra C frame. (A view is a new object, and
+         * making one may raise: that happens in the trampoline, protected.) */
         int ref = call->cb < FL_CB__COUNT ? vm->refs[call->cb] : call->fn_ref;
         lua_rawgeti(L, LUA_REGISTRYINDEX, ref);            /* stack: handler, fn */
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_session); /* stack: handler, fn, session */
-        if (call->msg)
-            lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_view[level]); /* ..., msg */
-        st = lua_pcall(L, call->msg ? 2 : 1, 0, base + 1);
+        st = lua_pcall(L, 1, 0, base + 1);
     } else {
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_trampoline); /* stack: handler, trampoline */
         lua_pushlightuserdata(L, call);                        /* stack: ..., call */
         st = lua_pcall(L, 1, 0, base + 1);
     }
     double dt = vm->warn_ms > 0 ? mono_ms() - t0 : 0;
-    if (view)
-        view->m = NULL;
+    if (vm->view[level]) {
+        vm->view[level]->m = NULL;
+        vm->view[level] = NULL;
+    }
     vm->depth--;
     vm->cur_cb = prev_cb;
     struct fl_lua_cb_stats *stats = &vm->stats[call->cb];
@@ -457,8 +460,11 @@ static void vm_prepare(lua_State *L, struct fl_lua_vm *vm, struct fl_dict *dict)
     lua_pushcfunction(L, trampoline);
     vm->ref_trampoline = luaL_ref(L, LUA_REGISTRYINDEX);
     vm->nrefs += 2;
+    vm->view_dict = dict;
+    vm->ref_view_mt = fl_lua_msg_view_mt_ref(L);
+    vm->nrefs++;
     for (int i = 0; i < FL_LUA_MAX_DEPTH; i++) {
-        vm->view[i] = fl_lua_msg_new_view(L, dict);
+        lua_pushboolean(L, 0); /* a registry slot per level for its current view */
         vm->ref_view[i] = luaL_ref(L, LUA_REGISTRYINDEX);
         vm->nrefs++;
     }
@@ -472,6 +478,7 @@ static struct fl_lua_vm *vm_alloc(struct fl_dict *dict, fl_lua_log_fn log, void 
     for (int i = 0; i < FL_CB__COUNT; i++)
         vm->refs[i] = LUA_NOREF;
     vm->ref_handler = vm->ref_trampoline = vm->ref_session = vm->ref_script = LUA_NOREF;
+    vm->ref_view_mt = LUA_NOREF;
     for (int i = 0; i < FL_LUA_MAX_DEPTH; i++)
         vm->ref_view[i] = LUA_NOREF;
     vm->cur_cb = -1;
@@ -567,6 +574,11 @@ int fl_lua_vm_new_file(const char *path, struct fl_dict *dict, fl_lua_log_fn log
         return FL_ENOMEM;
     }
     lua_atpanic(L, panic_handler);
+    /* A session's heap is small (about 160 KB live with the module loaded) and most of what a
+     * script allocates per message dies at once: letting the heap reach 4x live before each
+     * cycle instead of LuaJIT's 2x halves the cycles that mark and sweep the live part again,
+     * for a few hundred KB. A script may choose otherwise: collectgarbage("setpause", n). */
+    lua_gc(L, LUA_GCSETPAUSE, 400);
     vm->L = vm->own = L;
     struct file_setup fs = {vm, path, dict};
     if (lua_cpcall(L, setup_file, &fs) != 0) {
@@ -663,6 +675,7 @@ void fl_lua_vm_free(struct fl_lua_vm *vm)
         for (int i = 0; i < FL_CB__COUNT; i++)
             luaL_unref(L, LUA_REGISTRYINDEX, vm->refs[i]);
         luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_handler);
+        luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_view_mt);
         luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_trampoline);
         luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_session);
         luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_script);

@@ -171,8 +171,10 @@ struct fl_lua_vm {
     int ref_trampoline;
     int ref_session;               /* the session box passed to every callback */
     int ref_script;                /* the script's table */
-    int ref_view[FL_LUA_MAX_DEPTH];
-    struct fl_lua_msg *view[FL_LUA_MAX_DEPTH];
+    int ref_view[FL_LUA_MAX_DEPTH];  /* registry slot holding each level's current view */
+    struct fl_lua_msg *view[FL_LUA_MAX_DEPTH]; /* the view of the callback at each level */
+    struct fl_dict *view_dict;     /* the dictionary views resolve names in */
+    int ref_view_mt;               /* the views' metatable */
     int depth;                     /* views in use (nested callbacks) */
     int cur_cb;                    /* callback running (innermost), -1 when none */
     char ident[160];               /* "[FIX.4.4:SND->TGT]" */
@@ -288,8 +290,12 @@ size_t fl_lua_format_number(char *dst, double v);
 int fl_lua_engine_owned(uint32_t tag);
 /* Registers the message metatable and functions into the module table at -1. May raise. */
 FL_LUA_MAY_RAISE void fl_lua_msg_open(lua_State *L);
-/* Creates a view box (m NULL) for a vm. [-0,+1] may raise. */
-FL_LUA_MAY_RAISE struct fl_lua_msg *fl_lua_msg_new_view(lua_State *L, struct fl_dict *dict);
+/* Pushes a new view of m for a callback; mt_ref is fl_lua_msg_view_mt_ref()'s. [-0,+1] may
+ * raise. */
+FL_LUA_MAY_RAISE struct fl_lua_msg *fl_lua_msg_push_view(lua_State *L, struct fl_dict *dict,
+                                                         int mt_ref, const struct fl_msg *m);
+/* A registry ref to the views' metatable, for fl_lua_msg_push_view(). May raise. */
+FL_LUA_MAY_RAISE int fl_lua_msg_view_mt_ref(lua_State *L);
 /* Pushes a new owned message that is a copy of m. [-0,+1] may raise. */
 FL_LUA_MAY_RAISE struct fl_lua_msg *fl_lua_msg_push_copy(lua_State *L, const struct fl_msg *m,
                                                          struct fl_dict *dict);

@@ -25,37 +25,63 @@
 
 /* Registry key of the group-entry metatable. */
 static const char entry_mt_key = 'e';
-/* Registry key of the set of every message box (weak keys): fast.lua's methods take the FFI
- * path only for these, since any userdata can claim the "fixlua.message" __metatable. */
-static const char boxes_key = 'b';
+/* Registry key of the metatable of views: the message metatable without __gc. Each callback
+ * gets a view of its own (a kept view must not come back to life in a later callback), and a
+ * __gc would make every one of them a finalizer for the collector to run. */
+static const char view_mt_key = 'v';
 
 /* ---- checking ---- */
 
 static const char expired_text[] = "message used outside its callback; use msg:copy()";
 
+/* Whether the metatable on top of the stack is one of the two message metatables; pops it.
+ * `mt` is the index of the owned-message metatable, or 0 to fetch it. */
+static int pop_is_message_mt(lua_State *L, int mt)
+{
+    if (mt)
+        lua_pushvalue(L, mt);
+    else
+        luaL_getmetatable(L, FL_LUA_MT_MESSAGE);
+    int is = lua_rawequal(L, -1, -2);
+    lua_pop(L, 1);
+    if (!is) {
+        lua_pushlightuserdata(L, (void *)&view_mt_key);
+        lua_rawget(L, LUA_REGISTRYINDEX);
+        is = lua_rawequal(L, -1, -2);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return is;
+}
+
+/* The message box at idx, expired or not, or NULL. */
+static struct fl_lua_msg *box_at(lua_State *L, int idx, int mt)
+{
+    struct fl_lua_msg *o = lua_touserdata(L, idx);
+    if (o && lua_getmetatable(L, idx) && pop_is_message_mt(L, mt))
+        return o;
+    return NULL;
+}
+
 struct fl_lua_msg *fl_lua_msg_check(lua_State *L, int idx)
 {
-    struct fl_lua_msg *o = luaL_checkudata(L, idx, FL_LUA_MT_MESSAGE);
+    struct fl_lua_msg *o = box_at(L, idx, 0);
+    if (!o)
+        luaL_typerror(L, idx, FL_LUA_MT_MESSAGE);
     if (!o->m)
         luaL_error(L, "fixlua: %s", expired_text);
     return o;
 }
 
-/* Fast check for methods and metamethods: upvalue 1 is the message metatable. */
+/* Check for methods and metamethods: upvalue 1 is the owned-message metatable. */
 static struct fl_lua_msg *to_msg(lua_State *L, int idx)
 {
-    struct fl_lua_msg *o = lua_touserdata(L, idx);
-    if (o && lua_getmetatable(L, idx)) {
-        int same = lua_rawequal(L, -1, lua_upvalueindex(1));
-        lua_pop(L, 1);
-        if (same) {
-            if (!o->m)
-                luaL_error(L, "fixlua: %s", expired_text);
-            return o;
-        }
-    }
-    luaL_typerror(L, idx, FL_LUA_MT_MESSAGE);
-    return NULL;
+    struct fl_lua_msg *o = box_at(L, idx, lua_upvalueindex(1));
+    if (!o)
+        luaL_typerror(L, idx, FL_LUA_MT_MESSAGE);
+    if (!o->m)
+        luaL_error(L, "fixlua: %s", expired_text);
+    return o;
 }
 
 static struct fl_lua_msg *to_owned(lua_State *L, int idx, const char *what)
@@ -68,34 +94,43 @@ static struct fl_lua_msg *to_owned(lua_State *L, int idx, const char *what)
 
 /* ---- boxes ---- */
 
-static struct fl_lua_msg *push_box(lua_State *L, struct fl_dict *dict, int owned)
+/* Pushes a new owned message box (empty; takes a ref on dict). */
+static struct fl_lua_msg *push_owned(lua_State *L, struct fl_dict *dict)
 {
     struct fl_lua_msg *o = lua_newuserdata(L, sizeof *o);
     memset(o, 0, sizeof *o);
     fl_msg_init(&o->own);
     luaL_getmetatable(L, FL_LUA_MT_MESSAGE);
     lua_setmetatable(L, -2);
-    o->owned = owned;
-    o->dict = owned ? fl_dict_ref(dict) : dict;
-    lua_pushlightuserdata(L, (void *)&boxes_key);
-    lua_rawget(L, LUA_REGISTRYINDEX); /* stack: box, boxes */
-    if (lua_istable(L, -1)) {
-        lua_pushvalue(L, -2);
-        lua_pushboolean(L, 1);
-        lua_rawset(L, -3);
-    }
-    lua_pop(L, 1);
+    o->owned = 1;
+    o->dict = fl_dict_ref(dict);
     return o;
 }
 
-struct fl_lua_msg *fl_lua_msg_new_view(lua_State *L, struct fl_dict *dict)
+struct fl_lua_msg *fl_lua_msg_push_view(lua_State *L, struct fl_dict *dict, int mt_ref,
+                                        const struct fl_msg *m)
 {
-    return push_box(L, dict, 0);
+    struct fl_lua_msg *o = lua_newuserdata(L, sizeof *o);
+    memset(o, 0, sizeof *o); /* `own` unused, in its released state */
+    o->m = m;
+    o->dict = dict;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref);
+    lua_setmetatable(L, -2);
+    return o;
+}
+
+int fl_lua_msg_view_mt_ref(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&view_mt_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_istable(L, -1))
+        luaL_error(L, "fixlua: the message module is not open in this state");
+    return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 struct fl_lua_msg *fl_lua_msg_push_copy(lua_State *L, const struct fl_msg *m, struct fl_dict *dict)
 {
-    struct fl_lua_msg *o = push_box(L, dict, 1);
+    struct fl_lua_msg *o = push_owned(L, dict);
     if (fl_msg_clone(&o->own, m) != FL_OK)
         luaL_error(L, "fixlua: out of memory copying a message");
     o->m = &o->own;
@@ -931,7 +966,9 @@ static void push_bars(lua_State *L, const char *p, size_t n)
 
 static int msg_tostring(lua_State *L)
 {
-    struct fl_lua_msg *o = luaL_checkudata(L, 1, FL_LUA_MT_MESSAGE);
+    struct fl_lua_msg *o = box_at(L, 1, 0);
+    if (!o)
+        return luaL_typerror(L, 1, FL_LUA_MT_MESSAGE);
     if (!o->m) {
         lua_pushliteral(L, "fixlua.message (expired: used outside its callback)");
         return 1;
@@ -1254,7 +1291,7 @@ static int mod_new(lua_State *L)
     used += hlen;
     memmove(ctx->scratch + used, ctx->scratch + boff, blen);
     used += blen;
-    struct fl_lua_msg *o = push_box(L, d, 1);
+    struct fl_lua_msg *o = push_owned(L, d);
     if (owned_set_bytes(o, ctx->scratch + start, used - start) != FL_OK)
         return luaL_error(L, "fixlua: out of memory");
     return 1;
@@ -1295,7 +1332,7 @@ static int mod_parse(lua_State *L)
         ctx->scratch[i] = bars && s[i] == '|' ? SOH : s[i];
     if (n && ctx->scratch[n - 1] != SOH)
         ctx->scratch[n++] = SOH;
-    struct fl_lua_msg *o = push_box(L, d, 1);
+    struct fl_lua_msg *o = push_owned(L, d);
     int rc = owned_set_bytes(o, ctx->scratch, n);
     if (rc != FL_OK)
         return fl_lua_push_fail(L, rc, "cannot parse the message");
@@ -1313,12 +1350,7 @@ static int mod_parse(lua_State *L)
 
 static int mod_is_message(lua_State *L)
 {
-    int is = 0;
-    if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
-        luaL_getmetatable(L, FL_LUA_MT_MESSAGE);
-        is = lua_rawequal(L, -1, -2);
-    }
-    lua_pushboolean(L, is);
+    lua_pushboolean(L, box_at(L, 1, 0) != NULL);
     return 1;
 }
 
@@ -1368,7 +1400,7 @@ void fl_lua_msg_open(lua_State *L)
     lua_setfield(L, mt, "__index");
     /* What lua/fixlua/fast.lua needs to put its compiled readers in front (init.lua takes it
      * out of the module table): M._fast_message = {mt, methods, index, field, number, ctx,
-     * boxes, resolve}. */
+     * resolve, view_mt}. */
     lua_createtable(L, 0, 5);                /* stack: M, mt, methods, index, fast */
     lua_insert(L, -2);
     lua_setfield(L, -2, "index");
@@ -1382,23 +1414,10 @@ void fl_lua_msg_open(lua_State *L)
     lua_setfield(L, -2, "number");
     lua_pushlightuserdata(L, ctx);
     lua_setfield(L, -2, "ctx");
-    lua_pushlightuserdata(L, (void *)&boxes_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    if (!lua_istable(L, -1)) {
-        lua_pop(L, 1);
-        lua_createtable(L, 0, 8);
-        lua_createtable(L, 0, 1);
-        lua_pushliteral(L, "k");
-        lua_setfield(L, -2, "__mode");
-        lua_setmetatable(L, -2);
-        lua_pushlightuserdata(L, (void *)&boxes_key);
-        lua_pushvalue(L, -2);
-        lua_rawset(L, LUA_REGISTRYINDEX);
-    }
-    lua_setfield(L, -2, "boxes");
     lua_pushvalue(L, methods);
     lua_pushcclosure(L, msg_resolve, 1);
     lua_setfield(L, -2, "resolve");
+
     lua_setfield(L, mt - 1, "_fast_message");
     lua_pushvalue(L, mt);
     lua_pushcclosure(L, msg_newindex, 1);
@@ -1415,6 +1434,29 @@ void fl_lua_msg_open(lua_State *L)
     /* getmetatable(msg) gives this string, so __index cannot be called on other values. */
     lua_pushliteral(L, FL_LUA_MT_MESSAGE);
     lua_setfield(L, mt, "__metatable");
+    /* The views' metatable: the same entries but __gc (fast.lua sets __index on both). Kept
+     * when the module is opened again in the state, as luaL_newmetatable() keeps mt. */
+    lua_pushlightuserdata(L, (void *)&view_mt_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 8);            /* stack: M, mt, methods, vmt */
+    }
+    lua_pushnil(L);
+    while (lua_next(L, mt)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+    lua_pushnil(L);
+    lua_setfield(L, -2, "__gc");
+    lua_getfield(L, mt - 1, "_fast_message"); /* stack: M, mt, methods, vmt, fast */
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "view_mt");
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, (void *)&view_mt_key);
+    lua_insert(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
     lua_settop(L, mt - 1);                   /* stack: M */
 
     /* fixlua.message: new, parse, is_message; callable as fixlua.message{...}. */

@@ -9,6 +9,7 @@
 local ffi = require "ffi"
 
 local type, pairs, tonumber, setmetatable = type, pairs, tonumber, setmetatable
+local raw_metatable = require("debug").getmetatable
 local ffi_string, ffi_copy, ffi_cast = ffi.string, ffi.copy, ffi.cast
 
 local field_fn = ffi.typeof("int32_t (*)(const void *, uint32_t, const void *, const char **)")
@@ -34,7 +35,7 @@ local function install_readers(fm)
 
   -- (No helper function here: a Lua function called from a metamethod cannot start a trace of
   -- its own, LuaJIT blacklists it, and then every trace through it aborts.)
-  mt.__index = function(msg, k)
+  local function index(msg, k)
     local tag, names = keys[k], ctx
     if type(tag) ~= "number" then
       if tag ~= nil then return tag end -- a method
@@ -46,8 +47,17 @@ local function install_readers(fm)
     if n == -1 then return nil end
     return c_index(msg, k) -- expired (raises), or a name to resolve in the message's dictionary
   end
+  mt.__index, fm.view_mt.__index = index, index
 
-  local boxes, resolve = fm.boxes, fm.resolve
+  local resolve = fm.resolve
+  -- The methods take the FFI path for a userdata whose metatable is one of the two message
+  -- metatables (owned messages, views), as the C methods check: getmetatable() would only give
+  -- the __metatable name, which any userdata can claim.
+  local owned_mt, view_mt = mt, fm.view_mt
+  local function is_box(msg)
+    local m = type(msg) == "userdata" and raw_metatable(msg)
+    return m == view_mt or m == owned_mt
+  end
 
   -- The tag of k for the FFI readers and the name context it holds for, or nil: then the C
   -- method is tail-called, so that its errors point at the script's line.
@@ -63,7 +73,7 @@ local function install_readers(fm)
   end
 
   keys.get = function(msg, k, default)
-    if boxes[msg] then
+    if is_box(msg) then
       local tag, names = tag_of(msg, k)
       if tag then
         local n = field(msg, tag, names, out)
@@ -75,7 +85,7 @@ local function install_readers(fm)
   end
 
   keys.type = function(msg)
-    if boxes[msg] then
+    if is_box(msg) then
       local n = field(msg, 35, nil, out)
       if n >= 0 then return ffi_string(out[0], n) end
       if n == -1 then return nil end
@@ -91,7 +101,7 @@ local function install_readers(fm)
   local c_int, c_decimal, c_seq = keys.int, keys.decimal, keys.seq
 
   keys.int = function(msg, k)
-    if boxes[msg] then
+    if is_box(msg) then
       local tag, names = tag_of(msg, k)
       if tag then
         local n = number(msg, tag, names, 0, num, out)
@@ -103,7 +113,7 @@ local function install_readers(fm)
   end
 
   keys.decimal = function(msg, k)
-    if boxes[msg] then
+    if is_box(msg) then
       local tag, names = tag_of(msg, k)
       if tag then
         local n = number(msg, tag, names, 1, num, out)
@@ -115,7 +125,7 @@ local function install_readers(fm)
   end
 
   keys.seq = function(msg)
-    if boxes[msg] then
+    if is_box(msg) then
       local n = number(msg, 34, nil, 0, num, out)
       if n >= 0 then return num[0] end
     end

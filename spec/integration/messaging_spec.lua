@@ -52,6 +52,36 @@ describe("messaging", function()
     assert.equals("CLIENT", copy.SenderCompID)
   end)
 
+  it("gives each callback a view of its own: one kept from an earlier callback stays expired",
+     function()
+    local kept, later = nil, nil
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = { on_message = function(_, m)
+        if kept == nil then
+          kept = m
+          return
+        end
+        local ok, err = pcall(function() return kept.ClOrdID end)
+        local ok_get = pcall(kept.get, kept, "ClOrdID")
+        local ok_type = pcall(kept.type, kept)
+        later = { same = rawequal(kept, m), ok = ok, err = err, ok_get = ok_get,
+                  ok_type = ok_type, now = m.ClOrdID, now_get = m:get("ClOrdID") }
+      end } },
+    }
+    H.logon(eng, acc, ini)
+    assert(ini:send(order("K1")))
+    assert(ini:send(order("K2")))
+    H.step_until(eng, function() return later ~= nil end, "second message")
+    assert.is_false(later.same)
+    assert.is_false(later.ok)
+    assert.matches("message used outside its callback", later.err)
+    assert.is_false(later.ok_get)
+    assert.is_false(later.ok_type)
+    assert.equals("K2", later.now)
+    assert.equals("K2", later.now_get)
+  end)
+
   it("calls on_inbound, on_admin, on_message, on_outbound and on_raw_inbound", function()
     local rec = H.recorder()
     local acc, ini
