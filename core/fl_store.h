@@ -40,9 +40,9 @@ struct fl_store_batch {
 };
 
 enum fl_store_sync {
-    FL_STORE_SYNC_NONE = 0,   /* write() only: survives a killed process, not a power loss */
+    FL_STORE_SYNC_NONE = 0,   /* no fdatasync(): survives a killed process, not a power loss */
     FL_STORE_SYNC_EVERY,      /* fdatasync() before every commit returns */
-    FL_STORE_SYNC_BATCH,      /* write() every commit; fdatasync() on fl_store_flush() (group commit) */
+    FL_STORE_SYNC_BATCH,      /* fdatasync() on fl_store_flush() only (group commit) */
     FL_STORE_SYNC__COUNT
 };
 

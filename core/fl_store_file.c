@@ -1,16 +1,32 @@
 /* fixlua — the file store: struct fl_store_ops over an append-only journal of checksummed records.
  *
  * One journal per session, `dir`/`name`.journal, written only by appending one record per
- * fl_store_commit() with a single pwrite() from a reusable buffer; nothing is ever rewritten in
- * place. Opening replays every record to rebuild next_sender/next_target and a compact index from
- * seq to the file offset of each stored message, so reads never scan; iterators pread() through
- * a bounded window they own. Depends on fl_store.h, fl_crc32c() and POSIX file I/O only.
+ * fl_store_commit(); nothing is ever rewritten in place. Opening replays every record to rebuild
+ * next_sender/next_target and a compact index from seq to the file offset of each stored message,
+ * so reads never scan; iterators pread() through a bounded window they own (the page cache is
+ * the one copy of the file, so they see what the mapping wrote). Depends on fl_store.h,
+ * fl_crc32c() and POSIX file I/O and mmap() only.
+ *
+ * The mapping: a commit builds its record directly in a MAP_SHARED mapping of the journal at the
+ * end of the last record, so in the steady state it costs no system call. The file is grown ahead
+ * of the records in chunks reserved with posix_fallocate() (the mapped size doubles, by 1 MiB at
+ * least and 64 MiB at most per step, and always by enough for the record), so every mapped page
+ * past the records has a real block and a store through the mapping can never raise SIGBUS on a
+ * full disk: the disk fills in posix_fallocate(), which fails the commit cleanly. The chunk is
+ * reserved and mapped by open and by reset, so the first commit is syscall-free too; if that
+ * fails there, the first commit tries again. On a file system that cannot reserve blocks
+ * (posix_fallocate() unsupported) or when mmap() fails, the store falls back for its lifetime to
+ * writing each record with one pwrite() from a reusable buffer. Another process that truncated
+ * the file under the mapping would make our next store SIGBUS: the write lock keeps fixlua
+ * processes away, and nothing else may write a journal.
  *
  * Ownership: the store owns its fd (opened O_CLOEXEC and held under a POSIX write lock so that a
- * second process cannot append to the same journal), its paths, its index, its record buffer and
- * its undo list. An iterator owns its read window and must be closed before its store. Within one
- * process, never open the same journal twice: POSIX locks do not guard a process from itself. No
- * mutable static state: any number of stores may live in one process.
+ * second process cannot append to the same journal), its mapping, its paths, its index, its record
+ * buffer and its undo list. An iterator owns its read window and must be closed before its store.
+ * Within one process, never open the same journal twice: POSIX locks do not guard a process from
+ * itself. A forked child does not own its copy of a store (it holds no lock) and may only close
+ * it, which then leaves the file alone. No mutable static state: any number of stores may live in
+ * one process.
  *
  * Format (version 1; every integer little-endian):
  *   file header, 32 bytes: magic "\x89FLJRNL\n" | u32 version | u32 0 | i64 creation time (ns
@@ -20,27 +36,48 @@
  *     u32 crc = CRC-32C of the first 8 header bytes followed by the payload.
  *   type 1 BATCH, one per commit, so a batch is atomic: u64 next_target | u64 next_sender (both
  *     the state after the batch, never 0) | u32 count | count x (u64 seq | u32 len | len bytes).
+ *   then, while a writer has the file open or after it crashed, zero bytes to the end of the
+ *     file (the preallocated room). A clean close truncates the file after the last record, and
+ *     so does reset before it archives a journal; readers accept the zero tail either way.
  * The separate hcrc protects the length: a damaged length is never mistaken for a record that
- * runs past the end of the file, so only a genuinely torn tail is ever cut off.
+ * runs past the end of the file, so only a genuinely torn tail is ever cut off. An all-zero
+ * record header can never pass its hcrc, so the zero tail is never mistaken for a record.
  *
  * Recovery on open: a file shorter than the header whose bytes are a prefix of the magic is a
- * creation that was interrupted before any commit, and is initialised afresh (with a note). The
- * last record is torn, cut off with ftruncate() and reported as a note when the file ends inside
- * it, or when its CRC fails and nothing but zero bytes follows it (none: the usual torn write;
- * some: a file system that extended the file with zeros when the machine crashed). Anything else
- * that fails a check is FL_ECORRUPT with its file offset: the journal is never reset silently.
+ * creation that was interrupted before any commit, and is initialised afresh (with a note). A
+ * record boundary followed only by zero bytes to the end of the file is the normal end of the
+ * journal (the room a writer preallocated): silent, and it is kept, since appending resumes there
+ * and the room need not be reserved again. The last record is torn, cut off with ftruncate()
+ * (with the zeros after it) and reported as a note when the file ends inside it, or when its
+ * header is not all zero but fails a check and nothing but zero bytes follows it (none: the usual
+ * torn write; some: the preallocated room, or a file system that extended the file with zeros
+ * when the machine crashed). Anything else that fails a check is FL_ECORRUPT with its file
+ * offset: the journal is never reset silently.
  *
- * Failure policy: a failed write() is cut off again and the batch reported as not committed
- * (FL_EIO), so a later commit may succeed. A failed fdatasync() cannot be trusted to be retried
- * (the kernel may have dropped the dirty pages), so the store then refuses every further commit
- * and flush with FL_EIO until it is closed and reopened, and recovery decides what is on disk.
+ * Failure policy: a commit does everything that can fail for lack of memory or disk (index
+ * update, posix_fallocate() of more room) before the first byte of its record is written, so a
+ * failed one leaves nothing behind and returns FL_ENOMEM or FL_EIO, and a later commit may
+ * succeed. On the pwrite() path a failed or short write is cut off again, likewise FL_EIO. A
+ * failed fdatasync() cannot be trusted to be retried (the kernel may have dropped the dirty
+ * pages), so its record is zeroed in the mapping (or cut off) and the store then refuses every
+ * further commit and flush with FL_EIO until it is closed and reopened, and recovery decides what
+ * is on disk.
  *
- * reset(now) writes a new journal as `name`.journal.new, hard-links the current one to
- * `name`.<creation time UTC YYYYMMDD-HHMMSS>.<n>.journal (link() never overwrites, so n counts
- * up past existing archives) and renames the new one over `name`.journal. At every instant the
- * journal name holds either the complete old or the complete new journal. A crash between the
- * link and the rename leaves an extra archive name for the still-current journal, which is
- * harmless: the next reset archives under the next n. */
+ * Durability: fdatasync() on both paths. On Linux it writes back every dirty page of the file,
+ * those dirtied through a MAP_SHARED mapping included, and the size and block metadata the data
+ * needs: msync(MS_SYNC) is the same vfs_fsync_range() restricted to a range, and the only dirty
+ * pages of a journal are the commits since the last sync, so the range would buy nothing. One
+ * call keeps one failure policy for both paths and needs no synced-offset bookkeeping. POSIX
+ * itself promises mapped stores only to msync(): a port to a system without a unified page cache
+ * must call msync() over [last synced offset, end) first.
+ *
+ * reset(now) writes a new journal as `name`.journal.new, truncates the current one after its
+ * last record, hard-links it to `name`.<creation time UTC YYYYMMDD-HHMMSS>.<n>.journal (link()
+ * never overwrites, so n counts up past existing archives) and renames the new one over
+ * `name`.journal, which is then reserved and mapped. At every instant the journal name holds
+ * either the complete old or the complete new journal. A crash between the link and the rename
+ * leaves an extra archive name for the still-current journal, which is harmless: the next reset
+ * archives under the next n. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -50,11 +87,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fl_store.h"
+#include "fl_store_file_int.h"
 
 #define HEADER_SIZE 32
 #define HEADER_MAGIC "\x89" "FLJRNL\n"
@@ -68,6 +108,8 @@
 #define ITER_WINDOW 65536       /* iterators read this much per pread() */
 #define SCAN_CHUNK (1u << 20)   /* recovery reads this much per pread() */
 #define ARCHIVE_MAX 100000      /* archives per creation second before reset gives up */
+#define CHUNK_MIN (1u << 20)    /* preallocation grows the mapping by at least this much... */
+#define CHUNK_MAX (64u << 20)   /* ...and at most this much per step, unless a record needs more */
 
 /* The index is a sorted list of dense runs: off[k] is the file offset of the entry header of
  * seq first+k, 0 for "not stored" (offset 0 is the file header, never a message). A normal
@@ -96,6 +138,12 @@ struct file_store {
     struct fl_store base;       /* first: the vtable user sees only this */
     enum fl_store_sync sync;
     int fd;
+    pid_t owner;                /* the process that opened it: a forked child leaves the file be */
+    bool use_map;               /* false: the pwrite() path, for the store's lifetime */
+    unsigned char *map;         /* MAP_SHARED, file bytes [0, map_len), all reserved; or NULL */
+    uint64_t map_len;
+    uint64_t chunk_min;         /* growth step bounds, page multiples */
+    uint64_t chunk_max;
     char *dir;
     char *name;
     char *path;                 /* dir/name.journal */
@@ -107,7 +155,7 @@ struct file_store {
     bool dirty;                 /* SYNC_BATCH: written since the last fdatasync() */
     bool broken;                /* see the failure policy above */
     struct seq_index idx;
-    unsigned char *wbuf;        /* the record being committed, reused */
+    unsigned char *wbuf;        /* pwrite() path: the record being committed, reused */
     size_t wcap;
     struct undo *undo;          /* reused, one per message of the batch */
     size_t undo_cap;
@@ -150,6 +198,12 @@ static uint32_t get_le32(const unsigned char *p)
 static uint64_t get_le64(const unsigned char *p)
 {
     return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/* x rounded up to a multiple of the power of two p. */
+static uint64_t round_up(uint64_t x, uint64_t p)
+{
+    return (x + p - 1) & ~(p - 1);
 }
 
 #if defined(__GNUC__)
@@ -441,6 +495,88 @@ static int header_write(int fd, enum fl_store_sync sync, int64_t creation_time)
     return e;
 }
 
+/* ---- the mapping ------------------------------------------------------------------------- */
+
+static void unmap(struct file_store *s)
+{
+    if (s->map)
+        munmap(s->map, (size_t)s->map_len);
+    s->map = NULL;
+    s->map_len = 0;
+}
+
+/* For the rest of the store's life, one pwrite() per commit. Pages dirtied through the mapping
+ * stay dirty in the page cache after munmap(), and fdatasync() still writes them back. */
+static void fall_back(struct file_store *s)
+{
+    unmap(s);
+    s->use_map = false;
+}
+
+/* posix_fallocate() errors that mean "this file system cannot reserve blocks", not "no room". */
+static bool fallocate_unsupported(int e)
+{
+    return e == EOPNOTSUPP || e == ENOTSUP || e == EINVAL || e == ENODEV || e == ENOSYS;
+}
+
+/* Makes file bytes [0, need) reserved and mapped, growing the mapping by chunks: the mapped size
+ * doubles, by chunk_min at least and chunk_max at most per step, with as many steps as need
+ * takes. Returns 0, also after falling back to the pwrite() path (use_map is then false), or the
+ * errno value of a failed posix_fallocate() with the mapping unchanged (the file may have grown
+ * by zero bytes, which is the normal end of a journal). */
+static int reserve(struct file_store *s, uint64_t need)
+{
+    uint64_t target = s->map_len, from = s->map ? s->map_len : s->end;
+    unsigned char *p;
+    int e;
+
+    if (s->map && need <= s->map_len)
+        return 0;
+    do {
+        uint64_t step = target < s->chunk_min ? s->chunk_min
+                        : target > s->chunk_max ? s->chunk_max : target;
+        if (target > (uint64_t)INT64_MAX - step)
+            return EFBIG;
+        target += step;
+    } while (target < need);
+    if (target > SIZE_MAX) {    // a 32-bit address space cannot map it
+        fall_back(s);
+        return 0;
+    }
+    /* From the end of the records, not of the file: room kept from an earlier run may be holes. */
+    do
+        e = posix_fallocate(s->fd, (off_t)from, (off_t)(target - from));
+    while (e == EINTR);
+    if (e) {
+        if (!fallocate_unsupported(e))
+            return e;
+        fall_back(s);
+        return 0;
+    }
+    /* A new mapping first, so that a failure leaves the old one usable; growth is rare. */
+    p = mmap(NULL, (size_t)target, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+    if (p == MAP_FAILED) {
+        fall_back(s);
+        return 0;
+    }
+    unmap(s);
+    s->map = p;
+    s->map_len = target;
+    return 0;
+}
+
+/* Truncates the file after its last record (unmapping it first: the mapping would reach past the
+ * end of the file). Returns 0 or an errno value. */
+static int compact(struct file_store *s)
+{
+    struct stat st;
+
+    unmap(s);
+    if (fstat(s->fd, &st) == 0 && (uint64_t)st.st_size == s->end)
+        return 0;   // also leaves the time stamps of an archive opened only to be read
+    return truncate_to(s->fd, s->end);
+}
+
 /* ---- recovery ---------------------------------------------------------------------------- */
 
 /* Sequential reader over the journal for replay: [boff, boff + blen) of the file is in buf. */
@@ -547,8 +683,9 @@ bad:
     return FL_ECORRUPT;
 }
 
-/* Replays every record after the header, cuts a torn last record off and reports it in note.
- * Sets s->end. Returns FL_OK, FL_ECORRUPT, FL_EIO or FL_ENOMEM with detail in errbuf. */
+/* Replays every record after the header, cuts a torn last record off and reports it in note,
+ * and keeps a zero tail after the last record. Sets s->end. Returns FL_OK, FL_ECORRUPT, FL_EIO or
+ * FL_ENOMEM with detail in errbuf. */
 static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t errlen, char *note,
                   size_t notelen)
 {
@@ -561,20 +698,33 @@ static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t err
         uint64_t left = fsize - off;
         const unsigned char *h;
         uint32_t len, crc;
+        bool zero;
 
+        /* Only zero bytes from a record boundary on is the normal end: the room a writer
+         * preallocated. (A torn header whose written bytes are all zero is the same thing.) */
         if (left < REC_HDR) {
-            torn = "the file ends inside its header";
+            zero = tail_is_zero(&r, off, &rc, errbuf, errlen);
+            if (rc != FL_OK)
+                goto out;
+            if (!zero)
+                torn = "the file ends inside its header";
             break;
         }
         rc = rd_get(&r, off, REC_HDR, &h, errbuf, errlen);
         if (rc != FL_OK)
             goto out;
         if (fl_crc32c(0, h, 8) != get_le32(h + 8)) {
-            bool zero = tail_is_zero(&r, off, &rc, errbuf, errlen);
+            bool blank = true;
+            for (int i = 0; i < REC_HDR; i++)
+                blank = blank && !h[i];
+            zero = tail_is_zero(&r, off + REC_HDR, &rc, errbuf, errlen);
             if (rc != FL_OK)
                 goto out;
+            if (zero && blank)
+                break;
+            /* A writer killed inside the header it was storing through the mapping. */
             if (zero) {
-                torn = "it is all zero bytes";
+                torn = "its header fails its checksum and only zero bytes follow it";
                 break;
             }
             bufmsg(errbuf, errlen, "%s: record header checksum mismatch at offset %" PRIu64
@@ -602,7 +752,7 @@ static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t err
                 torn = "its checksum fails and it is the last record";
                 break;
             }
-            bool zero = tail_is_zero(&r, off + REC_HDR + len, &rc, errbuf, errlen);
+            zero = tail_is_zero(&r, off + REC_HDR + len, &rc, errbuf, errlen);
             if (rc != FL_OK)
                 goto out;
             if (zero) {
@@ -775,10 +925,57 @@ static void cut_back(struct file_store *s, char *detail, size_t len)
     }
 }
 
+/* Points the index at the messages of b as they will lie in a record at file offset `at`, with
+ * an undo entry per message. Returns false, with the index as it was, when out of memory. */
+static bool index_batch(struct file_store *s, const struct fl_store_batch *b, uint64_t at)
+{
+    uint64_t off = at + REC_HDR + BATCH_FIXED;
+
+    for (size_t i = 0; i < b->nmsgs; i++) {
+        const struct fl_store_msg *m = &b->msgs[i];
+        uint64_t *slot = idx_slot(&s->idx, m->seq);
+
+        s->undo[i] = (struct undo){m->seq, slot ? *slot : 0};
+        if (!idx_set(&s->idx, m->seq, off)) {
+            rollback(s, i);
+            SET_ERR(s, "commit: out of memory indexing seq %" PRIu64, m->seq);
+            return false;
+        }
+        off += ENTRY_HDR + m->len;
+    }
+    return true;
+}
+
+/* Writes the record of batch b (size bytes; nt/ns the state after it) at w. Checksums last,
+ * although the order does not matter: recovery takes a record only when both check out. */
+static void encode_record(unsigned char *w, size_t size, uint64_t nt, uint64_t ns,
+                          const struct fl_store_batch *b)
+{
+    size_t pos = REC_HDR + BATCH_FIXED;
+
+    put_le32(w, (uint32_t)(size - REC_HDR));
+    w[4] = REC_BATCH;
+    w[5] = w[6] = w[7] = 0;
+    put_le32(w + 8, fl_crc32c(0, w, 8));
+    put_le64(w + REC_HDR, nt);
+    put_le64(w + REC_HDR + 8, ns);
+    put_le32(w + REC_HDR + 16, (uint32_t)b->nmsgs);
+    for (size_t i = 0; i < b->nmsgs; i++) {
+        const struct fl_store_msg *m = &b->msgs[i];
+
+        put_le64(w + pos, m->seq);
+        put_le32(w + pos + 8, (uint32_t)m->len);
+        if (m->len)
+            memcpy(w + pos + ENTRY_HDR, m->data, m->len);
+        pos += ENTRY_HDR + m->len;
+    }
+    put_le32(w + 12, fl_crc32c(fl_crc32c(0, w, 8), w + REC_HDR, size - REC_HDR));
+}
+
 static int file_commit(struct fl_store *base, const struct fl_store_batch *b)
 {
     struct file_store *s = (struct file_store *)base;
-    size_t size, pos;
+    size_t size;
     uint64_t ns, nt;
     unsigned char *w;
     int rc, e;
@@ -797,8 +994,26 @@ static int file_commit(struct fl_store *base, const struct fl_store_batch *b)
                         : b->nmsgs ? b->msgs[b->nmsgs - 1].seq + 1 : s->next_sender;
     nt = b->next_target ? b->next_target : s->next_target;
 
-    /* Allocate first (amortised: the buffers only grow), so nothing after can half-fail. */
-    if (size > s->wcap) {
+    /* Everything that can fail for lack of memory or room comes before the first byte of the
+     * record is written, so a failed commit has nothing to take back (the buffers only grow). */
+    if (b->nmsgs > s->undo_cap) {
+        struct undo *nu = realloc(s->undo, b->nmsgs * sizeof(*nu));
+        if (!nu) {
+            SET_ERR(s, "commit: out of memory");
+            return FL_ENOMEM;
+        }
+        s->undo = nu;
+        s->undo_cap = b->nmsgs;
+    }
+    if (s->use_map && (!s->map || size > s->map_len - s->end)) {
+        e = reserve(s, s->end + size);     // may fall back to the pwrite() path
+        if (e) {
+            SET_ERR(s, "commit: reserving room for a %zu-byte record in %s: %s; not committed",
+                    size, s->path, errtext(e, eb, sizeof(eb)));
+            return FL_EIO;
+        }
+    }
+    if (!s->map && size > s->wcap) {
         size_t ncap = s->wcap ? s->wcap : 4096;
         while (ncap < size)
             ncap *= 2;
@@ -810,52 +1025,22 @@ static int file_commit(struct fl_store *base, const struct fl_store_batch *b)
         s->wbuf = nb;
         s->wcap = ncap;
     }
-    if (b->nmsgs > s->undo_cap) {
-        struct undo *nu = realloc(s->undo, b->nmsgs * sizeof(*nu));
-        if (!nu) {
-            SET_ERR(s, "commit: out of memory");
-            return FL_ENOMEM;
+    if (!index_batch(s, b, s->end))
+        return FL_ENOMEM;
+
+    /* The commit point: the last store of the record into the mapping (recovery takes it only
+     * whole), or the pwrite() returning. */
+    w = s->map ? s->map + s->end : s->wbuf;
+    encode_record(w, size, nt, ns, b);
+    if (!s->map) {
+        e = pwrite_all(s->fd, w, size, s->end);
+        if (e) {
+            rollback(s, b->nmsgs);
+            SET_ERR(s, "commit: writing %zu bytes to %s at offset %" PRIu64 ": %s; not committed",
+                    size, s->path, s->end, errtext(e, eb, sizeof(eb)));
+            cut_back(s, s->base.last_error, sizeof(s->base.last_error));
+            return FL_EIO;
         }
-        s->undo = nu;
-        s->undo_cap = b->nmsgs;
-    }
-
-    w = s->wbuf;
-    put_le32(w, (uint32_t)(size - REC_HDR));
-    w[4] = REC_BATCH;
-    w[5] = w[6] = w[7] = 0;
-    put_le32(w + 8, fl_crc32c(0, w, 8));
-    put_le64(w + REC_HDR, nt);
-    put_le64(w + REC_HDR + 8, ns);
-    put_le32(w + REC_HDR + 16, (uint32_t)b->nmsgs);
-    pos = REC_HDR + BATCH_FIXED;
-    for (size_t i = 0; i < b->nmsgs; i++) {
-        const struct fl_store_msg *m = &b->msgs[i];
-        uint64_t *slot = idx_slot(&s->idx, m->seq);
-
-        put_le64(w + pos, m->seq);
-        put_le32(w + pos + 8, (uint32_t)m->len);
-        if (m->len)
-            memcpy(w + pos + ENTRY_HDR, m->data, m->len);
-        /* The index is updated before the write, with an undo entry, because it is the only
-         * step that can fail for lack of memory; the write is then the single commit point. */
-        s->undo[i] = (struct undo){m->seq, slot ? *slot : 0};
-        if (!idx_set(&s->idx, m->seq, s->end + pos)) {
-            rollback(s, i);
-            SET_ERR(s, "commit: out of memory indexing seq %" PRIu64, m->seq);
-            return FL_ENOMEM;
-        }
-        pos += ENTRY_HDR + m->len;
-    }
-    put_le32(w + 12, fl_crc32c(fl_crc32c(0, w, 8), w + REC_HDR, size - REC_HDR));
-
-    e = pwrite_all(s->fd, w, size, s->end);
-    if (e) {
-        rollback(s, b->nmsgs);
-        SET_ERR(s, "commit: writing %zu bytes to %s at offset %" PRIu64 ": %s; not committed",
-                size, s->path, s->end, errtext(e, eb, sizeof(eb)));
-        cut_back(s, s->base.last_error, sizeof(s->base.last_error));
-        return FL_EIO;
     }
     if (s->sync == FL_STORE_SYNC_EVERY) {
         e = datasync(s->fd);
@@ -863,8 +1048,11 @@ static int file_commit(struct fl_store *base, const struct fl_store_batch *b)
             rollback(s, b->nmsgs);
             SET_ERR(s, "commit: fdatasync %s: %s; not committed, store unusable until reopened",
                     s->path, errtext(e, eb, sizeof(eb)));
-            cut_back(s, s->base.last_error, sizeof(s->base.last_error));
             s->broken = true;
+            if (s->map)
+                memset(w, 0, size);     // a reopen must not find what we reported as lost
+            else
+                cut_back(s, s->base.last_error, sizeof(s->base.last_error));
             return FL_EIO;
         }
     } else if (s->sync == FL_STORE_SYNC_BATCH) {
@@ -944,6 +1132,14 @@ static int file_reset(struct fl_store *base, int64_t now)
         SET_ERR(s, "reset: writing %s: %s", tmp, errtext(e, eb, sizeof(eb)));
         goto out;
     }
+    /* The archive ends at its last record like a cleanly closed journal. If the reset fails
+     * after this, the next commit maps the current journal again. */
+    e = compact(s);
+    if (e) {
+        SET_ERR(s, "reset: truncating %s after its last record: %s", s->path,
+                errtext(e, eb, sizeof(eb)));
+        goto out;
+    }
     for (unsigned n = 1;; n++) {
         if (n > ARCHIVE_MAX) {
             SET_ERR(s, "reset: %u archives already exist for one creation time", ARCHIVE_MAX);
@@ -979,6 +1175,10 @@ static int file_reset(struct fl_store *base, int64_t now)
     s->dirty = false;
     s->broken = false;
     rc = FL_OK;
+    /* Reserve and map the new journal now, so that its first commit is syscall-free too; if that
+     * fails, the first commit tries again and reports it. */
+    if (s->use_map)
+        (void)reserve(s, s->end + 1);
     if (s->sync != FL_STORE_SYNC_NONE) {
         e = sync_dir(s->dir);
         if (e) {
@@ -1116,6 +1316,7 @@ static void file_iter_close(struct fl_store_iter *base)
 
 static void free_store(struct file_store *s)
 {
+    unmap(s);
     if (s->fd != -1)
         close(s->fd);
     idx_free(&s->idx);
@@ -1135,6 +1336,11 @@ static void file_close(struct fl_store *base)
      * cannot report failure, so callers who need to know flush first. */
     if (s->sync == FL_STORE_SYNC_BATCH && s->dirty && !s->broken)
         (void)datasync(s->fd);
+    /* Leave the file ending at its last record, readable by any tool. Not from a forked child:
+     * it holds no lock, and the owner's mapping would reach past the end of the file. A failure
+     * only leaves the zero tail, which is a normal end. */
+    if (s->owner == getpid())
+        (void)compact(s);
     free_store(s);
 }
 
@@ -1171,7 +1377,16 @@ static char *dupstr(const char *p)
 int fl_store_file_open(const char *dir, const char *name, enum fl_store_sync sync, int64_t now,
                        struct fl_store **out, char *errbuf, size_t errlen)
 {
+    return fl_store_file_open_opts(dir, name, sync, now, NULL, out, errbuf, errlen);
+}
+
+/* fl_store_file_open() with the knobs of fl_store_file_int.h (opts NULL: the defaults). */
+int fl_store_file_open_opts(const char *dir, const char *name, enum fl_store_sync sync,
+                            int64_t now, const struct fl_store_file_opts *opts,
+                            struct fl_store **out, char *errbuf, size_t errlen)
+{
     struct file_store *s = NULL;
+    long page = sysconf(_SC_PAGESIZE);
     struct stat st;
     char note[sizeof(s->base.last_error)] = "";
     char eb[128];
@@ -1192,8 +1407,18 @@ int fl_store_file_open(const char *dir, const char *name, enum fl_store_sync syn
     if (!s)
         goto nomem;
     s->fd = -1;
+    s->owner = getpid();
     s->base.ops = &file_ops;
     s->sync = sync;
+    s->use_map = !(opts && opts->no_map);
+    if (page <= 0 || (page & (page - 1)))
+        page = 4096;
+    s->chunk_min = opts && opts->chunk_min ? opts->chunk_min : CHUNK_MIN;
+    s->chunk_max = opts && opts->chunk_max ? opts->chunk_max : CHUNK_MAX;
+    s->chunk_min = round_up(s->chunk_min, (uint64_t)page);
+    s->chunk_max = round_up(s->chunk_max, (uint64_t)page);
+    if (s->chunk_max < s->chunk_min)
+        s->chunk_max = s->chunk_min;
     s->next_sender = s->next_target = 1;
     s->end = HEADER_SIZE;
     plen = strlen(dir) + strlen(name) + sizeof("/.journal");
@@ -1247,6 +1472,10 @@ int fl_store_file_open(const char *dir, const char *name, enum fl_store_sync syn
         if (rc != FL_OK)
             goto fail;
     }
+    /* Reserve and map room now, so that the first commit is syscall-free too; if that fails
+     * (a full disk), the first commit tries again and reports it. */
+    if (s->use_map)
+        (void)reserve(s, s->end + 1);
     bufmsg(errbuf, errlen, "%s", note);
     memcpy(s->base.last_error, note, sizeof(note));
     *out = &s->base;

@@ -3,9 +3,13 @@
  * Semantics shared with the memory store are checked before and after a reopen, so every one of
  * them is also a test of recovery. Then the journal is damaged on purpose: cut at every byte
  * (a crash mid-write must lose exactly the last batch, never part of it), flipped bytes (must be
- * FL_ECORRUPT with the offset, never a silent reset), zero-filled tails, bad headers. Write
- * failures are provoked with RLIMIT_FSIZE. Each test works in its own mkdtemp() directory under
- * /tmp, removed at the end. Depends on fl_store.h, fl_test.h and POSIX. */
+ * FL_ECORRUPT with the offset, never a silent reset), zero tails (the preallocated room: the
+ * normal end, or a torn record inside it), bad headers. The mapping is checked through the file
+ * size (reserved room while open, the last record's end after a clean close), growth across
+ * chunks, a writer that dies without closing, and the pwrite() path it falls back to. Write and
+ * reservation failures are provoked with RLIMIT_FSIZE. Each test works in its own mkdtemp()
+ * directory under /tmp, removed at the end. Depends on fl_store.h, fl_store_file_int.h (test
+ * knobs), fl_test.h and POSIX. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,18 +19,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "fl_store.h"
+#include "fl_store_file_int.h"
 #include "fl_test.h"
 #include "store_harness.h"
 
 #define T0 1700000000000000000LL    /* 2023-11-14 22:13:20 UTC, in ns */
 #define T0_STAMP "20231114-221320"
 #define DAY 86400000000000LL
+#define MIB (1024LL * 1024)             /* the default smallest preallocation chunk */
 
 static char *make_tmpdir(void)
 {
@@ -146,7 +153,18 @@ static const uint64_t fx_nt[] = {1, 2, 3, 4, 5, 6};
 static const uint64_t fx_ns[] = {1, 3, 4, 4, 7, 10};
 #define FX_BATCHES 5
 
-/* Writes the fixture as dir/src.journal; sizes[k] is the file size after k batches. */
+/* Bytes of the record of a batch of messages w[0..n): header, fixed part, entries. */
+static long long rec_size(const struct want *w, size_t n)
+{
+    long long size = 16 + 20;
+
+    for (size_t i = 0; i < n; i++)
+        size += 12 + (long long)strlen(w[i].data);
+    return size;
+}
+
+/* Writes the fixture as dir/src.journal; sizes[k] is the file size after k batches and a clean
+ * close (which truncates the room reserved while open). */
 static int make_fixture(const char *dir, long long sizes[FX_BATCHES + 1])
 {
     struct fl_store *s = NULL;
@@ -154,29 +172,27 @@ static int make_fixture(const char *dir, long long sizes[FX_BATCHES + 1])
     int ok = 0;
 
     jpath(dir, "src", p, sizeof(p));
-    if (fl_store_file_open(dir, "src", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)) != FL_OK)
-        return 0;
-    sizes[0] = file_size(p);
-    if (commit_msgs(s, 2, 0, b1, 2) != FL_OK)
-        goto out;
-    sizes[1] = file_size(p);
-    if (commit_msgs(s, 3, 0, b2, 1) != FL_OK)
-        goto out;
-    sizes[2] = file_size(p);
-    if (commit_msgs(s, 4, 0, NULL, 0) != FL_OK)
-        goto out;
-    sizes[3] = file_size(p);
-    if (commit_msgs(s, 5, 0, b4, 3) != FL_OK)
-        goto out;
-    sizes[4] = file_size(p);
-    if (commit_msgs(s, 6, 10, b5, 1) != FL_OK)
-        goto out;
-    sizes[5] = file_size(p);
-    ok = sizes[0] == 32;
+    for (int k = 0; k <= FX_BATCHES; k++) {
+        if (fl_store_file_open(dir, "src", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)) != FL_OK)
+            return 0;
+        switch (k) {
+        case 1: ok = commit_msgs(s, 2, 0, b1, 2) == FL_OK; break;
+        case 2: ok = commit_msgs(s, 3, 0, b2, 1) == FL_OK; break;
+        case 3: ok = commit_msgs(s, 4, 0, NULL, 0) == FL_OK; break;
+        case 4: ok = commit_msgs(s, 5, 0, b4, 3) == FL_OK; break;
+        case 5: ok = commit_msgs(s, 6, 10, b5, 1) == FL_OK; break;
+        default: ok = 1; break;
+        }
+        fl_store_close(s);
+        s = NULL;
+        sizes[k] = file_size(p);
+        if (!ok)
+            return 0;
+    }
+    ok = sizes[0] == 32 && sizes[1] == 32 + rec_size(b1, 2) &&
+         sizes[5] == sizes[4] + rec_size(b5, 1);
     for (int k = 1; k <= FX_BATCHES; k++)
         ok = ok && sizes[k] > sizes[k - 1];
-out:
-    fl_store_close(s);
     return ok;
 }
 
@@ -243,10 +259,11 @@ FL_TEST(new_journal_starts_at_one_one_and_reopen_keeps_its_creation_time)
     FL_CHECK_INT(fl_store_next_sender(s), 1);
     FL_CHECK_INT(fl_store_next_target(s), 1);
     FL_CHECK(fl_store_creation_time(s) == T0);
-    FL_CHECK_INT(file_size(jpath(dir, "sess", p, sizeof(p))), 32);
+    FL_CHECK_INT(file_size(jpath(dir, "sess", p, sizeof(p))), MIB);   // room reserved by open
     FL_CHECK(iter_matches(s, 1, 0, NULL, 0));
     fl_store_close(s);
     s = NULL;
+    FL_CHECK_INT(file_size(p), 32);     // a clean close leaves the header only
     FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_EVERY, T0 + DAY, &s, err,
                                     sizeof(err)), FL_OK);
     FL_CHECK(fl_store_creation_time(s) == T0);  // the file's, not this open's `now`
@@ -506,7 +523,12 @@ FL_TEST(cut_at_every_byte_recovers_exactly_the_complete_batches)
             torn_reports++;
         }
         FL_CHECK(holds_batches(s, k));
+        fl_store_close(s);
+        s = NULL;
         FL_CHECK_INT(file_size(cut), sizes[k]);         // the torn bytes are gone from disk
+        FL_CHECK_INT(fl_store_file_open(dir, "cut", FL_STORE_SYNC_NONE, T0 + DAY, &s, err,
+                                        sizeof(err)), FL_OK);
+        FL_CHECK_STRN(err, strlen(err), "");            // and stay gone
         FL_CHECK_INT(commit_msgs(s, 77, 0, extra, 1), FL_OK);
         fl_store_close(s);
         s = NULL;
@@ -549,9 +571,9 @@ FL_TEST(header_cut_short_is_a_new_journal_only_if_it_is_a_prefix_of_the_magic)
         FL_CHECK(strstr(err, "header was incomplete"));
         FL_CHECK(fl_store_creation_time(s) == T0 + DAY);
         FL_CHECK_INT(fl_store_next_sender(s), 1);
-        FL_CHECK_INT(file_size(cut), 32);
         fl_store_close(s);
         s = NULL;
+        FL_CHECK_INT(file_size(cut), 32);
     }
     /* Short but not a journal: never overwritten. */
     FL_CHECK(spit(cut, "hello", 5));
@@ -634,7 +656,10 @@ end:
     remove_tmpdir(dir);
 }
 
-FL_TEST(zero_filled_tail_is_cut_but_zeros_followed_by_data_are_corrupt)
+/* Zeros after the last record are the room a writer reserved (or a file system's crash
+ * extension): the normal end, silent, kept while open and gone after a clean close. A record
+ * that fails its checks before them is torn; zeros followed by anything else are corrupt. */
+FL_TEST(zero_tail_is_the_normal_end_a_bad_record_before_it_is_torn_zeros_then_data_corrupt)
 {
     char *dir = make_tmpdir();
     struct fl_store *s = NULL;
@@ -651,12 +676,21 @@ FL_TEST(zero_filled_tail_is_cut_but_zeros_followed_by_data_are_corrupt)
     FL_CHECK(grown);
     memcpy(grown, full, flen);
     jpath(dir, "bad", bad, sizeof(bad));
-    FL_CHECK(spit(bad, grown, flen + 4096));    // a machine crash extended the file with zeros
+    FL_CHECK(spit(bad, grown, flen + 4096));
     FL_CHECK_INT(fl_store_file_open(dir, "bad", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
                  FL_OK);
-    FL_CHECK(strstr(err, "torn") && strstr(err, "zero"));
+    FL_CHECK_STRN(err, strlen(err), "");
     FL_CHECK(holds_batches(s, FX_BATCHES));
+    FL_CHECK(file_size(bad) >= (long long)flen + 4096);     // kept, appending resumes there
+    fl_store_close(s);
+    s = NULL;
     FL_CHECK_INT(file_size(bad), (long long)flen);
+    /* Fewer zeros than a record header: the same. */
+    FL_CHECK(spit(bad, grown, flen + 5));
+    FL_CHECK_INT(fl_store_file_open(dir, "bad", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_STRN(err, strlen(err), "");
+    FL_CHECK(holds_batches(s, FX_BATCHES));
     fl_store_close(s);
     s = NULL;
     /* The last record half written (its end zeroed) and zeros after it: still a torn write. */
@@ -666,9 +700,9 @@ FL_TEST(zero_filled_tail_is_cut_but_zeros_followed_by_data_are_corrupt)
                  FL_OK);
     FL_CHECK(strstr(err, "torn") && strstr(err, "zero"));
     FL_CHECK(holds_batches(s, FX_BATCHES - 1));
-    FL_CHECK_INT(file_size(bad), sizes[FX_BATCHES - 1]);
     fl_store_close(s);
     s = NULL;
+    FL_CHECK_INT(file_size(bad), sizes[FX_BATCHES - 1]);
     /* But a non-zero byte anywhere after the damage means real data follows: corrupt. */
     grown[flen + 4095] = 1;
     FL_CHECK(spit(bad, grown, flen + 4096));
@@ -680,10 +714,67 @@ FL_TEST(zero_filled_tail_is_cut_but_zeros_followed_by_data_are_corrupt)
     FL_CHECK_INT(fl_store_file_open(dir, "bad", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
                  FL_ECORRUPT);
     FL_CHECK(strstr(err, "header checksum mismatch"));
+    FL_CHECK_INT(file_size(bad), (long long)flen + 4096);  // nothing cut
 end:
     fl_store_close(s);
     free(full);
     free(grown);
+    remove_tmpdir(dir);
+}
+
+/* A writer killed while storing its last record through the mapping leaves any prefix of it
+ * followed by the zeros of the reserved room: each is cut with a note, except a prefix of zero
+ * bytes only, which is no record at all. */
+FL_TEST(torn_record_inside_the_zero_tail_is_cut_at_every_byte)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL;
+    long long sizes[FX_BATCHES + 1];
+    unsigned char *full = NULL, *img = NULL;
+    size_t flen = 0;
+    const size_t room = 64 * 1024;
+    char src[512], bad[512], err[256];
+    int torn = 0;
+
+    FL_CHECK(dir);
+    FL_CHECK(make_fixture(dir, sizes));
+    full = slurp(jpath(dir, "src", src, sizeof(src)), &flen);
+    FL_CHECK(full && flen < room);
+    img = malloc(room);
+    FL_CHECK(img);
+    jpath(dir, "bad", bad, sizeof(bad));
+    for (size_t len = (size_t)sizes[FX_BATCHES - 1]; len < flen; len++) {
+        bool blank = true;
+        for (size_t i = (size_t)sizes[FX_BATCHES - 1]; i < len; i++)
+            blank = blank && !full[i];
+        memset(img, 0, room);
+        memcpy(img, full, len);
+        FL_CHECK(spit(bad, img, room));
+        FL_CHECK_INT(fl_store_file_open(dir, "bad", FL_STORE_SYNC_NONE, T0, &s, err,
+                                        sizeof(err)), FL_OK);
+        if (blank) {
+            FL_CHECK_STRN(err, strlen(err), "");
+        } else {
+            FL_CHECK(strstr(err, "torn"));
+            torn++;
+        }
+        FL_CHECK(holds_batches(s, FX_BATCHES - 1));
+        FL_CHECK_INT(commit_msgs(s, 6, 10, b5, 1), FL_OK);     // the lost batch, again
+        fl_store_close(s);
+        s = NULL;
+        FL_CHECK_INT(file_size(bad), (long long)flen);          // the same bytes as the original
+        FL_CHECK_INT(fl_store_file_open(dir, "bad", FL_STORE_SYNC_NONE, T0, &s, err,
+                                        sizeof(err)), FL_OK);
+        FL_CHECK_STRN(err, strlen(err), "");
+        FL_CHECK(holds_batches(s, FX_BATCHES));
+        fl_store_close(s);
+        s = NULL;
+    }
+    FL_CHECK_INT(torn, (int)(flen - (size_t)sizes[FX_BATCHES - 1]) - 1);  // all but no bytes
+end:
+    fl_store_close(s);
+    free(full);
+    free(img);
     remove_tmpdir(dir);
 }
 
@@ -764,14 +855,18 @@ FL_TEST(reset_archives_the_journal_and_starts_a_new_one_at_one_one)
     FL_CHECK_INT(fl_store_next_target(s), 1);
     FL_CHECK(fl_store_creation_time(s) == T0 + DAY);
     FL_CHECK(iter_matches(s, 1, 0, NULL, 0));
-    FL_CHECK_INT(file_size(jpath(dir, "sess", p, sizeof(p))), 32);
+    FL_CHECK_INT(file_size(jpath(dir, "sess", p, sizeof(p))), MIB);   // reserved and mapped
     FL_CHECK_INT(commit_msgs(s, 2, 0, c, 1), FL_OK);
     FL_CHECK(iter_matches(s, 1, 0, c, 1));
     fl_store_close(s);
     s = NULL;
-    /* The archive is named after the old creation time and is itself a readable journal. */
+    FL_CHECK_INT(file_size(p), 32 + rec_size(c, 1));
+    /* The archive is named after the old creation time, ends at its last record and is itself a
+     * readable journal. */
     FL_CHECK_INT(count_files_with_prefix(dir, "sess." T0_STAMP ".1.journal"), 1);
     FL_CHECK_INT(count_files_with_prefix(dir, "sess.journal.new"), 0);
+    snprintf(p, sizeof(p), "%s/sess." T0_STAMP ".1.journal", dir);
+    FL_CHECK_INT(file_size(p), 32 + rec_size(a, 2));
     FL_CHECK_INT(fl_store_file_open(dir, "sess." T0_STAMP ".1", FL_STORE_SYNC_NONE, 0, &arch,
                                     err, sizeof(err)), FL_OK);
     FL_CHECK(fl_store_creation_time(arch) == T0);
@@ -829,10 +924,12 @@ end:
     remove_tmpdir(dir);
 }
 
-/* RLIMIT_FSIZE makes the kernel refuse the write after a partial one (EFBIG), which is the
- * short-write-then-error path of a full disk. */
-FL_TEST(failed_write_is_not_committed_and_the_store_keeps_working)
+/* On the pwrite() path (a file system without posix_fallocate()), RLIMIT_FSIZE makes the kernel
+ * refuse the write after a partial one (EFBIG), which is the short-write-then-error path of a
+ * full disk. */
+FL_TEST(failed_pwrite_is_not_committed_and_the_store_keeps_working)
 {
+    const struct fl_store_file_opts no_map = {.no_map = true};
     char *dir = make_tmpdir();
     struct fl_store *s = NULL;
     struct rlimit old, lim;
@@ -848,10 +945,11 @@ FL_TEST(failed_write_is_not_committed_and_the_store_keeps_working)
     FL_CHECK(dir);
     memset(big, 'x', sizeof(big));
     jpath(dir, "sess", p, sizeof(p));
-    FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
-                 FL_OK);
+    FL_CHECK_INT(fl_store_file_open_opts(dir, "sess", FL_STORE_SYNC_NONE, T0, &no_map, &s, err,
+                                         sizeof(err)), FL_OK);
     FL_CHECK_INT(commit_msgs(s, 2, 0, a, 1), FL_OK);
     size = file_size(p);
+    FL_CHECK_INT(size, 32 + rec_size(a, 1));        // no room reserved on this path
     memset(&ign, 0, sizeof(ign));
     ign.sa_handler = SIG_IGN;
     FL_CHECK(sigaction(SIGXFSZ, &ign, &oldsa) == 0);
@@ -871,6 +969,7 @@ FL_TEST(failed_write_is_not_committed_and_the_store_keeps_working)
     FL_CHECK_INT(fl_store_next_target(s), 2);
     FL_CHECK(iter_matches(s, 1, 0, a, 1));          // seq 2 is not visible
     FL_CHECK_INT(commit_msgs(s, 3, 0, c, 1), FL_OK);
+    FL_CHECK_INT(file_size(p), size + rec_size(c, 1));
     fl_store_close(s);
     s = NULL;
     FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
@@ -920,11 +1019,473 @@ end:
     remove_tmpdir(dir);
 }
 
-FL_TEST(journal_open_in_one_process_is_refused_to_another)
+/* The size the mapping has once a journal's records end at `end`: steps double the size, by
+ * min at least and max at most (the rule of fl_store_file.c, restated). */
+static long long room_for(long long end, long long min, long long max)
+{
+    long long t = 0;
+
+    while (t < end)
+        t += t < min ? min : t > max ? max : t;
+    return t;
+}
+
+/* While open, the file is the reserved room; a clean close cuts it after the last record, and
+ * a reopen of that finds nothing to repair and appends where it ended. */
+FL_TEST(clean_close_truncates_after_the_last_record_and_reopen_appends_there)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL;
+    char err[256], p[512];
+    const struct want a[] = {{1, "one"}, {2, "two"}};
+    const struct want b[] = {{3, "three"}};
+    const struct want all[] = {{1, "one"}, {2, "two"}, {3, "three"}};
+
+    FL_CHECK(dir);
+    jpath(dir, "sess", p, sizeof(p));
+    FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_BATCH, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_INT(commit_msgs(s, 2, 0, a, 2), FL_OK);
+    FL_CHECK_INT(fl_store_flush(s), FL_OK);
+    FL_CHECK_INT(file_size(p), MIB);
+    fl_store_close(s);
+    s = NULL;
+    FL_CHECK_INT(file_size(p), 32 + rec_size(a, 2));
+    FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_EVERY, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_STRN(err, strlen(err), "");
+    FL_CHECK_INT(file_size(p), MIB);                // reserved again at open
+    FL_CHECK_INT(commit_msgs(s, 3, 0, b, 1), FL_OK);
+    FL_CHECK(iter_matches(s, 1, 0, all, 3));
+    fl_store_close(s);
+    s = NULL;
+    FL_CHECK_INT(file_size(p), 32 + rec_size(a, 2) + rec_size(b, 1));
+    FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_STRN(err, strlen(err), "");
+    FL_CHECK_INT(fl_store_next_sender(s), 4);
+    FL_CHECK_INT(fl_store_next_target(s), 3);
+    FL_CHECK(iter_matches(s, 1, 0, all, 3));
+end:
+    fl_store_close(s);
+    remove_tmpdir(dir);
+}
+
+/* A writer that dies without closing (here: _exit) leaves its records followed by the zeros of
+ * the reserved room. That is no damage: the reopen is silent, holds every batch, and appends. */
+FL_TEST(writer_that_dies_without_closing_leaves_a_zero_tail_that_reopens_silently)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL;
+    char err[256], p[512], m[64];
+    const uint64_t n = 500;
+    long long end = 32;
+    int status = -1;
+    pid_t pid;
+
+    FL_CHECK(dir);
+    jpath(dir, "sess", p, sizeof(p));
+    fflush(NULL);
+    pid = fork();
+    FL_CHECK(pid != -1);
+    if (pid == 0) {
+        if (fl_store_file_open(dir, "sess", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)))
+            _exit(1);
+        for (uint64_t q = 1; q <= n; q++) {
+            const struct want w[] = {{q, m}};
+            snprintf(m, sizeof(m), "message %llu", (unsigned long long)q);
+            if (commit_msgs(s, q + 1, 0, w, 1) != FL_OK)
+                _exit(2);
+        }
+        free(dir);
+        _exit(0);   // no close: as if killed
+    }
+    FL_CHECK(waitpid(pid, &status, 0) == pid);
+    FL_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FL_CHECK_INT(file_size(p), MIB);
+    FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_STRN(err, strlen(err), "");
+    FL_CHECK_INT(fl_store_next_target(s), n + 1);
+    FL_CHECK_INT(fl_store_next_sender(s), n + 1);
+    for (uint64_t q = 1; q <= n; q++) {
+        const struct want w[] = {{q, m}};
+        snprintf(m, sizeof(m), "message %llu", (unsigned long long)q);
+        FL_CHECK(iter_matches(s, q, q, w, 1));
+        end += rec_size(w, 1);
+    }
+    FL_CHECK_INT(file_size(p), MIB);                // the room was kept, not reserved again
+    {
+        const struct want w[] = {{n + 1, "after the crash"}};
+        FL_CHECK_INT(commit_msgs(s, n + 2, 0, w, 1), FL_OK);
+        end += rec_size(w, 1);
+    }
+    fl_store_close(s);
+    s = NULL;
+    FL_CHECK_INT(file_size(p), end);
+    FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_STRN(err, strlen(err), "");
+    FL_CHECK_INT(fl_store_next_target(s), n + 2);
+end:
+    fl_store_close(s);
+    remove_tmpdir(dir);
+}
+
+/* Small chunks (one to four pages) make the mapping grow many times: doubling first, then by
+ * the largest step, and by as much as one record larger than any chunk needs. Every record
+ * committed through each mapping reads back, live and after a reopen. */
+FL_TEST(mapping_grows_across_chunks_and_for_a_record_larger_than_a_chunk)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL;
+    struct fl_store_iter *it = NULL;
+    const struct fl_store_file_opts small = {.chunk_min = 4096, .chunk_max = 16384};
+    static char big[100000], msg[400];
+    char err[256], p[512];
+    const uint64_t n = 300;
+    long long end = 32;
+    uint64_t seq;
+    const char *d;
+    size_t len;
+
+    FL_CHECK(dir);
+    jpath(dir, "sess", p, sizeof(p));
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i * 7 + (i >> 11));
+    FL_CHECK_INT(fl_store_file_open_opts(dir, "sess", FL_STORE_SYNC_NONE, T0, &small, &s, err,
+                                         sizeof(err)), FL_OK);
+    FL_CHECK_INT(file_size(p), 4096);
+    for (uint64_t q = 1; q <= n + 1; q++) {
+        struct fl_store_msg m = {q, msg, 100 + (size_t)(q * 13 % 300)};
+        if (q == n + 1) {
+            m.data = big;       // more than 6 of the largest steps
+            m.len = sizeof(big);
+        } else {
+            memset(msg, (int)('a' + q % 26), m.len);
+        }
+        struct fl_store_batch b = {q + 1, 0, &m, 1};
+        FL_CHECK_INT(fl_store_commit(s, &b), FL_OK);
+        end += 16 + 20 + 12 + (long long)m.len;
+        FL_CHECK_INT(file_size(p), room_for(end, 4096, 16384));
+    }
+    for (int round = 0; round < 2; round++) {
+        FL_CHECK_INT(fl_store_iter_open(s, 1, 0, &it), FL_OK);
+        for (uint64_t q = 1; q <= n + 1; q++) {
+            FL_CHECK_INT(fl_store_iter_next(it, &seq, &d, &len), FL_OK);
+            FL_CHECK_INT(seq, q);
+            if (q == n + 1) {
+                FL_CHECK(len == sizeof(big) && memcmp(d, big, len) == 0);
+            } else {
+                FL_CHECK_INT(len, 100 + q * 13 % 300);
+                for (size_t i = 0; i < len; i++)
+                    FL_CHECK(d[i] == (char)('a' + q % 26));
+            }
+        }
+        FL_CHECK_INT(fl_store_iter_next(it, &seq, &d, &len), FL_ENOENT);
+        fl_store_iter_close(it);
+        it = NULL;
+        fl_store_close(s);
+        s = NULL;
+        FL_CHECK_INT(file_size(p), end);
+        FL_CHECK_INT(fl_store_file_open_opts(dir, "sess", FL_STORE_SYNC_NONE, T0, &small, &s,
+                                             err, sizeof(err)), FL_OK);
+        FL_CHECK_STRN(err, strlen(err), "");
+        FL_CHECK_INT(file_size(p), room_for(end + 1, 4096, 16384));
+    }
+end:
+    fl_store_iter_close(it);
+    fl_store_close(s);
+    remove_tmpdir(dir);
+}
+
+/* The same with the default chunks: crossing 1 MiB doubles the room to 2 MiB, and a 3 MiB
+ * record then takes it to 8 MiB in one reservation. */
+FL_TEST(default_chunks_double_past_one_mib_and_fit_a_multi_mib_record)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL;
+    char *huge = NULL, msg[250], err[256], p[512];
+    const size_t huge_len = 3 * 1024 * 1024;
+    long long end = 32;
+    uint64_t q;
+    struct fl_store_iter *it = NULL;
+    uint64_t seq;
+    const char *d;
+    size_t len;
+
+    FL_CHECK(dir);
+    jpath(dir, "sess", p, sizeof(p));
+    huge = malloc(huge_len);
+    FL_CHECK(huge);
+    for (size_t i = 0; i < huge_len; i++)
+        huge[i] = (char)(i ^ (i >> 13));
+    memset(msg, 'm', sizeof(msg));
+    FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    for (q = 1; end <= MIB; q++) {
+        struct fl_store_msg m = {q, msg, sizeof(msg)};
+        struct fl_store_batch b = {q + 1, 0, &m, 1};
+        FL_CHECK_INT(fl_store_commit(s, &b), FL_OK);
+        end += 16 + 20 + 12 + (long long)sizeof(msg);
+    }
+    FL_CHECK_INT(file_size(p), 2 * MIB);
+    {
+        struct fl_store_msg m = {q, huge, huge_len};
+        struct fl_store_batch b = {q + 1, 0, &m, 1};
+        FL_CHECK_INT(fl_store_commit(s, &b), FL_OK);
+        end += 16 + 20 + 12 + (long long)huge_len;
+    }
+    FL_CHECK_INT(file_size(p), 8 * MIB);
+    FL_CHECK_INT(fl_store_iter_open(s, q - 1, 0, &it), FL_OK);
+    FL_CHECK_INT(fl_store_iter_next(it, &seq, &d, &len), FL_OK);
+    FL_CHECK(seq == q - 1 && len == sizeof(msg) && memcmp(d, msg, len) == 0);
+    FL_CHECK_INT(fl_store_iter_next(it, &seq, &d, &len), FL_OK);
+    FL_CHECK(seq == q && len == huge_len && memcmp(d, huge, len) == 0);
+    fl_store_iter_close(it);
+    it = NULL;
+    fl_store_close(s);
+    s = NULL;
+    FL_CHECK_INT(file_size(p), end);
+end:
+    fl_store_iter_close(it);
+    fl_store_close(s);
+    free(huge);
+    remove_tmpdir(dir);
+}
+
+/* The checks of the child of failed_reservation_...; returns 0 or the number of the failed one. */
+static int reservation_child(const char *dir)
+{
+    struct fl_store *s = NULL;
+    struct sigaction ign;
+    struct rlimit lim;
+    char err[256], p[512];
+    const struct want a[] = {{1, "fits"}};
+    const struct want c[] = {{2, "fits in the room that is left"}};
+    const size_t big_len = 3 * MIB / 2;
+    char *big = malloc(big_len);
+    struct fl_store_msg m = {2, big, big_len};
+    struct fl_store_batch b = {9, 0, &m, 1};
+
+    jpath(dir, "sess", p, sizeof(p));
+    if (!big)
+        return 1;
+    memset(big, 'x', big_len);
+    if (fl_store_file_open(dir, "sess", FL_STORE_SYNC_EVERY, T0, &s, err, sizeof(err)) != FL_OK)
+        return 2;
+    if (commit_msgs(s, 2, 0, a, 1) != FL_OK || file_size(p) != MIB)
+        return 3;
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    lim.rlim_cur = lim.rlim_max = (rlim_t)MIB;  // the room reserved so far, not a byte more
+    if (sigaction(SIGXFSZ, &ign, NULL) != 0 || setrlimit(RLIMIT_FSIZE, &lim) != 0)
+        return 4;
+    if (fl_store_commit(s, &b) != FL_EIO)
+        return 5;
+    if (!strstr(s->last_error, "reserving") || !strstr(s->last_error, "not committed")) {
+        fprintf(stderr, "  last_error: %s\n", s->last_error);
+        return 6;
+    }
+    if (fl_store_next_sender(s) != 2 || fl_store_next_target(s) != 2 ||
+        !iter_matches(s, 1, 0, a, 1))
+        return 7;
+    if (commit_msgs(s, 3, 0, c, 1) != FL_OK)    // still usable: it fits in the mapped room
+        return 8;
+    if (file_size(p) != MIB)
+        return 9;
+    fl_store_close(s);
+    free(big);
+    return file_size(p) == 32 + rec_size(a, 1) + rec_size(c, 1) ? 0 : 10;
+}
+
+/* RLIMIT_FSIZE (in a child, with SIGXFSZ ignored) makes posix_fallocate() fail with EFBIG, as a
+ * full disk would with ENOSPC: the commit that needs more room fails cleanly with FL_EIO and
+ * writes nothing, and a smaller one that fits in the room already reserved still succeeds. */
+FL_TEST(failed_reservation_is_not_committed_and_smaller_commits_still_fit)
 {
     char *dir = make_tmpdir();
     struct fl_store *s = NULL;
     char err[256];
+    const struct want ac[] = {{1, "fits"}, {2, "fits in the room that is left"}};
+    int status = -1;
+    pid_t pid;
+
+    FL_CHECK(dir);
+    fflush(NULL);
+    pid = fork();
+    FL_CHECK(pid != -1);
+    if (pid == 0) {
+        int code = reservation_child(dir);
+        free(dir);      // the parent's copy, so that a leak checker in the child has nothing to say
+        _exit(code);
+    }
+    FL_CHECK(waitpid(pid, &status, 0) == pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "  child status 0x%x\n", status);
+    FL_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_STRN(err, strlen(err), "");
+    FL_CHECK_INT(fl_store_next_target(s), 3);
+    FL_CHECK(iter_matches(s, 1, 0, ac, 2));
+end:
+    fl_store_close(s);
+    remove_tmpdir(dir);
+}
+
+/* The checks of the child of mmap_failure_...; returns 0 or the number of the failed one. */
+static int remap_child(const char *dir, long long *end)
+{
+    struct fl_store *s = NULL;
+    struct rlimit lim;
+    char err[256], p[512], msg[200];
+    unsigned long vm_pages = 0;
+    FILE *f;
+    uint64_t q;
+
+    jpath(dir, "sess", p, sizeof(p));
+    memset(msg, 'r', sizeof(msg));
+    if (fl_store_file_open(dir, "sess", FL_STORE_SYNC_BATCH, T0, &s, err, sizeof(err)) != FL_OK)
+        return 1;
+    /* Fill the first chunk until the next record does not fit. */
+    for (q = 1; *end + 48 + (long long)sizeof(msg) <= MIB; q++) {
+        struct fl_store_msg m = {q, msg, sizeof(msg)};
+        struct fl_store_batch b = {q + 1, 0, &m, 1};
+        if (fl_store_commit(s, &b) != FL_OK)
+            return 2;
+        *end += 48 + (long long)sizeof(msg);
+    }
+    /* Address space for what is mapped now and a little heap, not for a 2 MiB mapping. */
+    f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%lu", &vm_pages) != 1)
+        return 3;
+    fclose(f);
+    lim.rlim_cur = lim.rlim_max = (rlim_t)vm_pages * (rlim_t)sysconf(_SC_PAGESIZE) + 512 * 1024;
+    if (setrlimit(RLIMIT_AS, &lim) != 0)
+        return 4;
+    /* The store cannot map its next 2 MiB either, so a commit that succeeds used pwrite(). */
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd == -1 || mmap(NULL, 2 * MIB, PROT_READ, MAP_SHARED, fd, 0) != MAP_FAILED)
+        return 9;
+    close(fd);
+    for (int i = 0; i < 3; i++, q++) {      // the first one does not fit any more
+        struct fl_store_msg m = {q, msg, sizeof(msg)};
+        struct fl_store_batch b = {q + 1, 0, &m, 1};
+        if (fl_store_commit(s, &b) != FL_OK) {
+            fprintf(stderr, "  commit after the limit: %s\n", s->last_error);
+            return 5;
+        }
+        *end += 48 + (long long)sizeof(msg);
+        if (file_size(p) != 2 * MIB)        // reserved, then written with pwrite()
+            return 6;
+    }
+    if (fl_store_flush(s) != FL_OK)
+        return 7;
+    fl_store_close(s);
+    return file_size(p) == *end ? 0 : 8;
+}
+
+/* When mmap() fails on growth (here: RLIMIT_AS in a child), the store falls back to the
+ * pwrite() path for good and the commit that needed the room succeeds all the same. */
+FL_TEST(mmap_failure_on_growth_falls_back_to_pwrite_and_commits)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL;
+    char err[256];
+    long long end = 32;
+    int status = -1;
+    pid_t pid;
+
+    FL_CHECK(dir);
+#if defined(__SANITIZE_ADDRESS__)
+    goto end;       // the shadow memory makes an address-space limit meaningless
+#endif
+    fflush(NULL);
+    pid = fork();
+    FL_CHECK(pid != -1);
+    if (pid == 0) {
+        int code = remap_child(dir, &end);
+        free(dir);
+        _exit(code);
+    }
+    FL_CHECK(waitpid(pid, &status, 0) == pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "  child status 0x%x\n", status);
+    FL_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_STRN(err, strlen(err), "");
+    FL_CHECK(fl_store_next_sender(s) > 4000);
+    FL_CHECK_INT(fl_store_next_sender(s), fl_store_next_target(s));
+end:
+    fl_store_close(s);
+    remove_tmpdir(dir);
+}
+
+/* The pwrite() path, which a file system without posix_fallocate() gets: no room is reserved
+ * (the file always ends at its last record), reset makes a plain new journal, and what it
+ * wrote reads back through a mapped store and the other way round. */
+FL_TEST(pwrite_path_keeps_the_file_at_its_last_record_and_shares_the_format)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL;
+    const struct fl_store_file_opts no_map = {.no_map = true};
+    char err[256], p[512];
+    const struct want a[] = {{1, "written"}, {2, "by pwrite"}};
+    const struct want b[] = {{3, "through the mapping"}};
+    const struct want c[] = {{4, "by pwrite again"}};
+    const struct want all[] = {{1, "written"}, {2, "by pwrite"}, {3, "through the mapping"},
+                               {4, "by pwrite again"}};
+    long long end = 32;
+
+    FL_CHECK(dir);
+    jpath(dir, "sess", p, sizeof(p));
+    FL_CHECK_INT(fl_store_file_open_opts(dir, "sess", FL_STORE_SYNC_EVERY, T0, &no_map, &s, err,
+                                         sizeof(err)), FL_OK);
+    FL_CHECK_INT(file_size(p), end);
+    FL_CHECK_INT(commit_msgs(s, 2, 0, a, 2), FL_OK);
+    end += rec_size(a, 2);
+    FL_CHECK_INT(file_size(p), end);
+    fl_store_close(s);
+    s = NULL;
+    FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_BATCH, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_INT(commit_msgs(s, 3, 0, b, 1), FL_OK);
+    end += rec_size(b, 1);
+    FL_CHECK_INT(fl_store_flush(s), FL_OK);
+    FL_CHECK_INT(file_size(p), MIB);
+    fl_store_close(s);
+    s = NULL;
+    FL_CHECK_INT(fl_store_file_open_opts(dir, "sess", FL_STORE_SYNC_BATCH, T0, &no_map, &s, err,
+                                         sizeof(err)), FL_OK);
+    FL_CHECK_STRN(err, strlen(err), "");
+    FL_CHECK_INT(commit_msgs(s, 4, 0, c, 1), FL_OK);
+    end += rec_size(c, 1);
+    FL_CHECK_INT(fl_store_flush(s), FL_OK);
+    FL_CHECK_INT(file_size(p), end);
+    FL_CHECK(iter_matches(s, 1, 0, all, 4));
+    FL_CHECK_INT(fl_store_reset(s, T0 + DAY), FL_OK);
+    FL_CHECK_INT(file_size(p), 32);                 // the new journal is not mapped either
+    FL_CHECK_INT(commit_msgs(s, 2, 0, a, 1), FL_OK);
+    FL_CHECK_INT(file_size(p), 32 + rec_size(a, 1));
+    fl_store_close(s);
+    s = NULL;
+    FL_CHECK_INT(fl_store_file_open(dir, "sess." T0_STAMP ".1", FL_STORE_SYNC_NONE, T0, &s, err,
+                                    sizeof(err)), FL_OK);
+    FL_CHECK_STRN(err, strlen(err), "");
+    FL_CHECK(iter_matches(s, 1, 0, all, 4));
+end:
+    fl_store_close(s);
+    remove_tmpdir(dir);
+}
+
+FL_TEST(journal_open_in_one_process_is_refused_to_another_and_its_close_there_changes_nothing)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL;
+    char err[256], p[512];
+    const struct want a[] = {{1, "after the child"}};
     int status = -1;
     pid_t pid;
 
@@ -948,6 +1509,10 @@ FL_TEST(journal_open_in_one_process_is_refused_to_another)
     }
     FL_CHECK(waitpid(pid, &status, 0) == pid);
     FL_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The child's close left the file alone: truncated under our mapping, this would SIGBUS. */
+    FL_CHECK_INT(file_size(jpath(dir, "sess", p, sizeof(p))), MIB);
+    FL_CHECK_INT(commit_msgs(s, 2, 0, a, 1), FL_OK);
+    FL_CHECK(iter_matches(s, 1, 0, a, 1));
 end:
     fl_store_close(s);
     remove_tmpdir(dir);
@@ -968,12 +1533,20 @@ int main(int argc, char **argv)
     FL_RUN(header_cut_short_is_a_new_journal_only_if_it_is_a_prefix_of_the_magic);
     FL_RUN(flipped_byte_in_any_earlier_record_is_corrupt_with_its_offset);
     FL_RUN(flipped_payload_byte_in_the_last_record_is_cut_as_torn);
-    FL_RUN(zero_filled_tail_is_cut_but_zeros_followed_by_data_are_corrupt);
+    FL_RUN(zero_tail_is_the_normal_end_a_bad_record_before_it_is_torn_zeros_then_data_corrupt);
+    FL_RUN(torn_record_inside_the_zero_tail_is_cut_at_every_byte);
     FL_RUN(bad_magic_bad_header_crc_and_unknown_version_are_refused);
     FL_RUN(reset_archives_the_journal_and_starts_a_new_one_at_one_one);
     FL_RUN(two_resets_in_the_same_second_keep_both_archives);
-    FL_RUN(failed_write_is_not_committed_and_the_store_keeps_working);
+    FL_RUN(failed_pwrite_is_not_committed_and_the_store_keeps_working);
     FL_RUN(sync_every_and_batch_with_flush_commit_durably_and_reopen);
-    FL_RUN(journal_open_in_one_process_is_refused_to_another);
+    FL_RUN(journal_open_in_one_process_is_refused_to_another_and_its_close_there_changes_nothing);
+    FL_RUN(clean_close_truncates_after_the_last_record_and_reopen_appends_there);
+    FL_RUN(writer_that_dies_without_closing_leaves_a_zero_tail_that_reopens_silently);
+    FL_RUN(mapping_grows_across_chunks_and_for_a_record_larger_than_a_chunk);
+    FL_RUN(default_chunks_double_past_one_mib_and_fit_a_multi_mib_record);
+    FL_RUN(failed_reservation_is_not_committed_and_smaller_commits_still_fit);
+    FL_RUN(mmap_failure_on_growth_falls_back_to_pwrite_and_commits);
+    FL_RUN(pwrite_path_keeps_the_file_at_its_last_record_and_shares_the_format);
     return FL_TEST_SUMMARY();
 }
