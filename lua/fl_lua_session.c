@@ -289,7 +289,8 @@ static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *
 
 /* session:send with fast.lua's encoder (upvalue 1): a flat table sent on the session's own box
  * is encoded by it (compiled Lua), anything else by sess_send() and fl_lua_encode(). Upvalue 2
- * is the session metatable, 3 the state's context. */
+ * is the session metatable, 3 the state's context. Arguments 3 and 4, from fast.lua's
+ * session:send, are passed on to the encoder (the session's cache and the wire MsgType). */
 static int sess_send_fast(lua_State *L)
 {
     struct session_box *b = lua_touserdata(L, 1);
@@ -305,16 +306,16 @@ static int sess_send_fast(lua_State *L)
     struct fl_lua_ctx *ctx = lua_touserdata(L, lua_upvalueindex(3));
     if (!ctx->vm) /* fl_lua_engine_note_caller() without looking the context up */
         s->eng->host_L = L;
-    lua_settop(L, 2);
+    lua_settop(L, 4); /* session, t, and what fast.lua's session:send knew: cache, wire type */
     lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, 2);
-    lua_call(L, 2, 2); /* stack: session, t, wire type | nil, n */
+    for (int i = 1; i <= 4; i++)
+        lua_pushvalue(L, i);
+    lua_call(L, 4, 2); /* stack: session, t, cache, wire, wire type | nil, n */
     int rc = FAST_DECLINED;
-    if (lua_type(L, 3) == LUA_TSTRING) {
+    if (lua_type(L, 5) == LUA_TSTRING) {
         size_t tn;
-        const char *t = lua_tolstring(L, 3, &tn);
-        rc = send_items(L, ctx, s, t, tn, (size_t)lua_tointeger(L, 4));
+        const char *t = lua_tolstring(L, 5, &tn);
+        rc = send_items(L, ctx, s, t, tn, (size_t)lua_tointeger(L, 6));
     }
     if (rc == FAST_DECLINED) {
         lua_settop(L, 2);

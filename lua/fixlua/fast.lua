@@ -183,25 +183,39 @@ local function install_send(fs)
     return info
   end
 
-  -- Called by the C session:send for a table; returns the wire MsgType and the field count,
-  -- or nothing to have the C encoder do it. (A C function in between is what lets LuaJIT
-  -- compile both the script's callback and this loop: a trace started in a callback cannot
-  -- link to a loop compiled in a function it calls.)
-  local function encode(session, t)
+  -- The cache of a session and the wire MsgType of table t, or nil when either is not known
+  -- yet (the encoder then finds them).
+  local function known(session, t)
     local cache = caches[session]
-    if cache == nil then
-      cache = { fields = {}, types = {}, enums = {}, prefixes = {} }
-      caches[session] = cache
-    end
+    if cache == nil then return nil end
     local msg_type = t.MsgType
     if msg_type == nil then msg_type = t[35] end
-    if type(msg_type) ~= "string" then return end
-    local types, fields = cache.types, cache.fields
-    local wire = types[msg_type]
+    return cache, cache.types[msg_type]
+  end
+
+  -- Called by the C session:send for a table, with the session's cache and the wire MsgType
+  -- when session:send below knew them; returns the wire MsgType and the field count, or nothing
+  -- to have the C encoder do it. (A C function in between is what lets LuaJIT compile both the
+  -- script's callback and this loop: a trace started in a callback cannot link to a loop
+  -- compiled in a function it calls. The loop's own prologue runs in the interpreter, since
+  -- it is entered from C, so what can be done before it is done by session:send, compiled.)
+  local function encode(session, t, cache, wire)
     if wire == nil then
-      wire = message_type(session, msg_type)
-      types[msg_type] = wire
+      cache = caches[session]
+      if cache == nil then
+        cache = { fields = {}, types = {}, enums = {}, prefixes = {} }
+        caches[session] = cache
+      end
+      local msg_type = t.MsgType
+      if msg_type == nil then msg_type = t[35] end
+      if type(msg_type) ~= "string" then return end
+      wire = cache.types[msg_type]
+      if wire == nil then
+        wire = message_type(session, msg_type)
+        cache.types[msg_type] = wire
+      end
     end
+    local fields = cache.fields
     local p = arena
     local pos, n = 0, 0
     for k, v in pairs(t) do
@@ -255,7 +269,15 @@ local function install_send(fs)
     end
     return wire, n
   end
-  methods.send = fs.make_send(encode)
+  local c_send = fs.make_send(encode)
+  -- session:send; tail calls, so that errors raised in C name the script's line.
+  methods.send = function(session, t)
+    if type(t) == "table" then
+      local cache, wire = known(session, t)
+      if wire ~= nil then return c_send(session, t, cache, wire) end
+    end
+    return c_send(session, t)
+  end
 end
 
 return function(fast_message, fast_session)
