@@ -218,6 +218,34 @@ static size_t count_soh(const char *p, size_t n)
     return c;
 }
 
+/* Copies the items in `order` from the arena to ctx->fast_out, checking each against the arena
+ * (with the FL_LUA_FAST_SLACK bytes fast.lua reserved behind it: the copies move 16 bytes at a
+ * time), the output's room, and, given prev_tags, against the tags of the last send. Returns
+ * the bytes written, with *hl the header's length, or (size_t)-1 when a check fails. */
+static size_t copy_items(struct fl_lua_ctx *ctx, const uint16_t *order, size_t n,
+                         const uint32_t *prev_tags, size_t *hl)
+{
+    /* Locals: the copies could alias ctx's fields as far as the compiler knows. */
+    const struct fl_lua_fast_item *it = ctx->fast_items;
+    const char *arena = ctx->fast_scratch;
+    char *out = ctx->fast_out;
+    size_t arena_cap = ctx->fast_scratch_cap, out_cap = ctx->fast_out_cap, w = 0, h = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct fl_lua_fast_item *f = &it[order[i]];
+        size_t off = f->off, len = f->len;
+        if (off > arena_cap || len + FL_LUA_FAST_SLACK > arena_cap - off ||
+            len + FL_LUA_FAST_SLACK > out_cap - w || (prev_tags && f->tag != prev_tags[order[i]]))
+            return (size_t)-1;
+        for (size_t k = 0; k < len; k += 16)
+            memcpy(out + w + k, arena + off + k, 16);
+        w += len;
+        if (f->kind == 1)
+            h = w;
+    }
+    *hl = h;
+    return w;
+}
+
 /* Sends the n fields fast.lua wrote (ctx->fast_items over ctx->fast_scratch), header fields
  * first, each part in tag order (a stable sort, as the C encoder's). Returns FL_OK or an error
  * code, or FAST_DECLINED; raises only on a corrupt item list. */
@@ -227,21 +255,22 @@ static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *
     if (n > FL_LUA_FAST_ITEMS || (n > 0 && !ctx->fast_items))
         luaL_error(L, "fixlua: bad encoded field count");
     const struct fl_lua_fast_item *it = ctx->fast_items;
-    size_t total = 0;
-    /* A script sends the same shapes again and again, and a table built by the same
-     * constructor yields its fields in the same order: then the last sort still holds. */
-    int same = n == ctx->fast_prev_n;
-    for (size_t i = 0; i < n; i++) {
-        /* fast.lua reserved FL_LUA_FAST_SLACK bytes behind each field for the copy below. */
-        if (it[i].off > ctx->fast_scratch_cap ||
-            it[i].len + FL_LUA_FAST_SLACK > ctx->fast_scratch_cap - it[i].off ||
-            it[i].tag >= 1u << 30)
-            luaL_error(L, "fixlua: encoded field outside the scratch arena");
-        same &= it[i].tag == ctx->fast_prev_tags[i];
-        total += it[i].len;
-    }
     uint16_t *order = ctx->fast_order;
-    if (!same) {
+    size_t hl = 0, w = (size_t)-1;
+    /* A script sends the same shapes again and again, and a table built by the same
+     * constructor yields its fields in the same order: then the last sort still holds, and
+     * one pass checks and copies. */
+    if (n == ctx->fast_prev_n)
+        w = copy_items(ctx, order, n, ctx->fast_prev_tags, &hl);
+    if (w == (size_t)-1) {
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            const struct fl_lua_fast_item *f = &it[i];
+            if (f->off > ctx->fast_scratch_cap ||
+                f->len + FL_LUA_FAST_SLACK > ctx->fast_scratch_cap - f->off || f->tag >= 1u << 30)
+                luaL_error(L, "fixlua: encoded field outside the scratch arena");
+            total += f->len;
+        }
         /* Sort keys: header before body, then tag (< 2^30), then the item's index (stability). */
         uint64_t keys[FL_LUA_FAST_ITEMS];
         for (size_t i = 0; i < n; i++) {
@@ -258,31 +287,22 @@ static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *
             ctx->fast_prev_tags[i] = it[i].tag;
         }
         ctx->fast_prev_n = n;
+        if (total + FL_LUA_FAST_SLACK > ctx->fast_out_cap) {
+            size_t cap = total < 1024 ? 2048 : total * 2;
+            char *p = realloc(ctx->fast_out, cap);
+            if (!p)
+                return FL_ENOMEM;
+            ctx->fast_out = p;
+            ctx->fast_out_cap = cap;
+        }
+        w = copy_items(ctx, order, n, NULL, &hl);
+        if (w == (size_t)-1) /* cannot be: checked above, with room for the total */
+            luaL_error(L, "fixlua: bad encoded field list");
     }
-    /* The fields lie end to end from scratch[0], each ending in the SOH fast.lua wrote: any
-     * other SOH is inside a value, which the C encoder then reports. */
-    if (count_soh(ctx->fast_scratch, total) != n)
+    /* Each field ends in the SOH fast.lua wrote: any other SOH is inside a value, which the C
+     * encoder then reports. */
+    if (count_soh(ctx->fast_out, w) != n)
         return FAST_DECLINED;
-    if (total + FL_LUA_FAST_SLACK > ctx->fast_out_cap) {
-        size_t cap = total < 1024 ? 2048 : total * 2;
-        char *p = realloc(ctx->fast_out, cap);
-        if (!p)
-            return FL_ENOMEM;
-        ctx->fast_out = p;
-        ctx->fast_out_cap = cap;
-    }
-    size_t hl = 0, w = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct fl_lua_fast_item *f = &it[order[i]];
-        /* Fields are short: 16-byte moves (over the slack) instead of a memcpy call each. */
-        const char *src = ctx->fast_scratch + f->off;
-        char *dst = ctx->fast_out + w;
-        for (size_t k = 0; k < f->len; k += 16)
-            memcpy(dst + k, src + k, 16);
-        w += f->len;
-        if (f->kind == 1)
-            hl = w;
-    }
     return fl_engine_session_send(s->es, t, tn, hl ? ctx->fast_out : NULL, hl,
                                   ctx->fast_out + hl, w - hl);
 }

@@ -32,6 +32,11 @@ local function install_readers(fm)
   local ctx = ffi_cast("const void *", fm.ctx)
   local out = ffi.new("const char *[1]")
   local c_get, c_type = keys.get, keys.type
+  -- One-character values (MsgType, Side, OrdType, flags: most FIX enums) come from this table
+  -- instead of being hashed and interned each time. (Written out at each use below: see the
+  -- note on helper functions.)
+  local chars = {}
+  for c = 0, 127 do chars[c] = string.char(c) end
 
   -- (No helper function here: a Lua function called from a metamethod cannot start a trace of
   -- its own, LuaJIT blacklists it, and then every trace through it aborts.)
@@ -43,6 +48,7 @@ local function install_readers(fm)
       tag, names = k, nil
     end
     local n = field(msg, tag, names, out)
+    if n == 1 and out[0][0] >= 0 then return chars[out[0][0]] end
     if n >= 0 then return ffi_string(out[0], n) end
     if n == -1 then return nil end
     return c_index(msg, k) -- expired (raises), or a name to resolve in the message's dictionary
@@ -77,6 +83,7 @@ local function install_readers(fm)
       local tag, names = tag_of(msg, k)
       if tag then
         local n = field(msg, tag, names, out)
+        if n == 1 and out[0][0] >= 0 then return chars[out[0][0]] end
         if n >= 0 then return ffi_string(out[0], n) end
         if n == -1 then return default end
       end
@@ -87,6 +94,7 @@ local function install_readers(fm)
   keys.type = function(msg)
     if is_box(msg) then
       local n = field(msg, 35, nil, out)
+      if n == 1 and out[0][0] >= 0 then return chars[out[0][0]] end
       if n >= 0 then return ffi_string(out[0], n) end
       if n == -1 then return nil end
     end
