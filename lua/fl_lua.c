@@ -240,13 +240,7 @@ static int trampoline(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_session); /* stack: fn, session */
     int nargs = 1;
     if (call->msg) {
-        /* A new view for every callback: one the script kept from an earlier callback stays
-         * expired instead of showing this message. The registry slot of the level holds it
-         * until the next callback there, so it outlives the call that clears it. */
-        int level = vm->depth - 1;
-        vm->view[level] = fl_lua_msg_push_view(L, vm->view_dict, vm->ref_view_mt, call->msg);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, LUA_REGISTRYINDEX, vm->ref_view[level]);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_view[vm->depth - 1]); /* stack: fn, session, msg */
         nargs++;
     }
     if (call->push)
@@ -273,6 +267,18 @@ static double mono_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* lua_cpcall()ed: makes FL_LUA_VIEW_POOL views into the pool's slots. */
+static int refill_views(lua_State *L)
+{
+    struct fl_lua_vm *vm = lua_touserdata(L, 1);
+    for (int i = 0; i < FL_LUA_VIEW_POOL; i++) {
+        vm->pool[i] = fl_lua_msg_push_view(L, vm->view_dict, vm->ref_view_mt, NULL);
+        lua_rawseti(L, LUA_REGISTRYINDEX, vm->ref_pool[i]);
+    }
+    vm->pool_next = 0;
+    return 0;
+}
+
 int fl_lua_invoke(struct fl_lua_vm *vm, struct fl_lua_call *call)
 {
     if (call->cb < FL_CB__COUNT && !fl_lua_vm_has(vm, call->cb))
@@ -293,22 +299,43 @@ int fl_lua_invoke(struct fl_lua_vm *vm, struct fl_lua_call *call)
     call->vm = vm;
     int base = lua_gettop(L);
     int prev_cb = vm->cur_cb;
-    /* Every call takes a depth level; the trampoline puts the call's view in it. */
-    int level = vm->depth++;
-    vm->view[level] = NULL;
+    /* A new view for every callback: one the script kept from an earlier callback stays
+     * expired instead of showing this message. Every call takes a depth level, and the
+     * level's registry slot holds its view until the next callback there, so the view
+     * outlives the call that clears it whatever the pool does meanwhile. */
+    int level = vm->depth;
+    if (call->msg) {
+        if (vm->pool_next == FL_LUA_VIEW_POOL && lua_cpcall(L, refill_views, vm) != 0) {
+            fl_lua_vm_log(vm, "error", "%s %s: out of memory for a message view; not called",
+                          vm->ident, name);
+            lua_settop(L, base);
+            vm->stats[call->cb].errors++;
+            return FL_ENOMEM;
+        }
+        int i = vm->pool_next++;
+        vm->view[level] = vm->pool[i];
+        vm->view[level]->m = call->msg;
+        vm->view[level]->serial = ++vm->ctx->view_serial;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_pool[i]);
+        lua_rawseti(L, LUA_REGISTRYINDEX, vm->ref_view[level]);
+    } else {
+        vm->view[level] = NULL;
+    }
+    vm->depth++;
     vm->cur_cb = call->cb;
     double t0 = vm->warn_ms > 0 ? mono_ms() : 0;
     int st;
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_handler);    /* stack: handler */
-    if (!call->push && !call->result && !call->msg) {
-        /* Fast path: the argument is a value the registry already holds, and rawgeti of an
-         * existing value into reserved stack space cannot raise, so it goes straight to the
-         * protected call without the trampoline's extra C frame. (A view is a new object, and
-         * making one may raise: that happens in the trampoline, protected.) */
+    if (!call->push && !call->result) {
+        /* Fast path: the arguments are values the registry already holds, and rawgeti of an
+         * existing value into reserved stack space cannot raise, so they go straight to the
+         * protected call without the trampoline's extra C frame. */
         int ref = call->cb < FL_CB__COUNT ? vm->refs[call->cb] : call->fn_ref;
         lua_rawgeti(L, LUA_REGISTRYINDEX, ref);            /* stack: handler, fn */
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_session); /* stack: handler, fn, session */
-        st = lua_pcall(L, 1, 0, base + 1);
+        if (call->msg)
+            lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_view[level]); /* ..., msg */
+        st = lua_pcall(L, call->msg ? 2 : 1, 0, base + 1);
     } else {
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_trampoline); /* stack: handler, trampoline */
         lua_pushlightuserdata(L, call);                        /* stack: ..., call */
@@ -463,6 +490,12 @@ static void vm_prepare(lua_State *L, struct fl_lua_vm *vm, struct fl_dict *dict)
     vm->view_dict = dict;
     vm->ref_view_mt = fl_lua_msg_view_mt_ref(L);
     vm->nrefs++;
+    for (int i = 0; i < FL_LUA_VIEW_POOL; i++) {
+        lua_pushboolean(L, 0);
+        vm->ref_pool[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+        vm->nrefs++;
+    }
+    vm->pool_next = FL_LUA_VIEW_POOL;
     for (int i = 0; i < FL_LUA_MAX_DEPTH; i++) {
         lua_pushboolean(L, 0); /* a registry slot per level for its current view */
         vm->ref_view[i] = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -479,6 +512,9 @@ static struct fl_lua_vm *vm_alloc(struct fl_dict *dict, fl_lua_log_fn log, void 
         vm->refs[i] = LUA_NOREF;
     vm->ref_handler = vm->ref_trampoline = vm->ref_session = vm->ref_script = LUA_NOREF;
     vm->ref_view_mt = LUA_NOREF;
+    for (int i = 0; i < FL_LUA_VIEW_POOL; i++)
+        vm->ref_pool[i] = LUA_NOREF;
+    vm->pool_next = FL_LUA_VIEW_POOL;
     for (int i = 0; i < FL_LUA_MAX_DEPTH; i++)
         vm->ref_view[i] = LUA_NOREF;
     vm->cur_cb = -1;
@@ -676,6 +712,8 @@ void fl_lua_vm_free(struct fl_lua_vm *vm)
             luaL_unref(L, LUA_REGISTRYINDEX, vm->refs[i]);
         luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_handler);
         luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_view_mt);
+        for (int i = 0; i < FL_LUA_VIEW_POOL; i++)
+            luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_pool[i]);
         luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_trampoline);
         luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_session);
         luaL_unref(L, LUA_REGISTRYINDEX, vm->ref_script);

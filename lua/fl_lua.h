@@ -124,6 +124,7 @@ struct fl_lua_ctx {
     size_t fast_scratch_cap;
     char *fast_out;                /* its fields put in order (grown, reused) */
     size_t fast_out_cap;
+    double view_serial;            /* the last serial given to a view (struct fl_lua_msg) */
 };
 
 /* One field written by lua/fixlua/fast.lua: "tag=value<SOH>" at scratch[off, off+len); kind 1
@@ -149,6 +150,7 @@ struct fl_lua_item {
 };
 
 #define FL_LUA_MAX_DEPTH 8
+#define FL_LUA_VIEW_POOL 32
 
 struct fl_lua_cb_stats {
     uint64_t calls;
@@ -175,6 +177,12 @@ struct fl_lua_vm {
     struct fl_lua_msg *view[FL_LUA_MAX_DEPTH]; /* the view of the callback at each level */
     struct fl_dict *view_dict;     /* the dictionary views resolve names in */
     int ref_view_mt;               /* the views' metatable */
+    /* Views made ahead, FL_LUA_VIEW_POOL at a time in one protected call, so that a callback
+     * takes one without a protected call of its own: registry slots and boxes, the next unused
+     * at pool_next (FL_LUA_VIEW_POOL: none left). */
+    int ref_pool[FL_LUA_VIEW_POOL];
+    struct fl_lua_msg *pool[FL_LUA_VIEW_POOL];
+    int pool_next;
     int depth;                     /* views in use (nested callbacks) */
     int cur_cb;                    /* callback running (innermost), -1 when none */
     char ident[160];               /* "[FIX.4.4:SND->TGT]" */
@@ -270,7 +278,10 @@ int luaopen_fixlua(lua_State *L);
 /* ---- fixlua.message (fl_lua_msg.c) ---- */
 
 struct fl_lua_msg {
+    /* m and serial first: lua/fixlua/fast.lua reads them through the FFI. */
     const struct fl_msg *m;        /* view target or &own; NULL once a view is cleared */
+    double serial;                 /* views: unique in the state, what fast.lua's read cache
+                                    * is keyed by; 0 for owned messages (never cached) */
     struct fl_dict *dict;          /* names (borrowed for views, ref held when owned) */
     int owned;
     struct fl_msg own;             /* owned: index over own.owned */

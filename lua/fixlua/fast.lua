@@ -37,6 +37,11 @@ local function install_readers(fm)
   -- note on helper functions.)
   local chars = {}
   for c = 0, 127 do chars[c] = string.char(c) end
+  -- A callback's view reads each field once: a value read by name or tag is kept here with the
+  -- view's serial (unique in the state; 0 for owned messages, whose fields can change), and
+  -- read again only by a later view. An expired view never gets here (its m is NULL).
+  local box_t = ffi.typeof("struct { const void *m; double serial; } *")
+  local memo_serial, memo_value = {}, {}
 
   -- (No helper function here: a Lua function called from a metamethod cannot start a trace of
   -- its own, LuaJIT blacklists it, and then every trace through it aborts.)
@@ -47,9 +52,16 @@ local function install_readers(fm)
       if not is_tag(k) then return c_index(msg, k) end
       tag, names = k, nil
     end
+    local box = ffi_cast(box_t, msg)
+    local serial = box.serial
+    if memo_serial[k] == serial and box.m ~= nil then return memo_value[k] end
     local n = field(msg, tag, names, out)
-    if n == 1 and out[0][0] >= 0 then return chars[out[0][0]] end
-    if n >= 0 then return ffi_string(out[0], n) end
+    if n >= 0 then
+      local v
+      if n == 1 and out[0][0] >= 0 then v = chars[out[0][0]] else v = ffi_string(out[0], n) end
+      if serial ~= 0 then memo_serial[k], memo_value[k] = serial, v end
+      return v
+    end
     if n == -1 then return nil end
     return c_index(msg, k) -- expired (raises), or a name to resolve in the message's dictionary
   end

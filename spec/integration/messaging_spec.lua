@@ -59,14 +59,22 @@ describe("messaging", function()
     eng, acc, ini = H.pair{
       acceptor = { script = { on_message = function(_, m)
         if kept == nil then
+          assert(m.ClOrdID == "K1" and m.ClOrdID == "K1" and m[11] == "K1") -- read, and again
+          local c = m:copy()
+          assert(c.ClOrdID == "K1" and c[11] == "K1")
+          c.ClOrdID = "C1" -- an owned message reads what was set, not an earlier read
+          assert(c.ClOrdID == "C1" and c[11] == "C1")
           kept = m
           return
         end
+        -- (by tag too: names in a host state's callbacks take the C path, tags the compiled one,
+        -- whose cache of this field from the first callback must not answer for the kept view)
         local ok, err = pcall(function() return kept.ClOrdID end)
+        local ok_tag = pcall(function() return kept[11] end)
         local ok_get = pcall(kept.get, kept, "ClOrdID")
         local ok_type = pcall(kept.type, kept)
-        later = { same = rawequal(kept, m), ok = ok, err = err, ok_get = ok_get,
-                  ok_type = ok_type, now = m.ClOrdID, now_get = m:get("ClOrdID") }
+        later = { same = rawequal(kept, m), ok = ok, err = err, ok_get = ok_get, ok_tag = ok_tag,
+                  ok_type = ok_type, now = m.ClOrdID, now_tag = m[11], now_get = m:get("ClOrdID") }
       end } },
     }
     H.logon(eng, acc, ini)
@@ -77,8 +85,10 @@ describe("messaging", function()
     assert.is_false(later.ok)
     assert.matches("message used outside its callback", later.err)
     assert.is_false(later.ok_get)
+    assert.is_false(later.ok_tag)
     assert.is_false(later.ok_type)
     assert.equals("K2", later.now)
+    assert.equals("K2", later.now_tag)
     assert.equals("K2", later.now_get)
   end)
 
