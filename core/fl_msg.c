@@ -802,6 +802,31 @@ static int parse_clean(struct fl_msg *m, const char *p, size_t n)
 }
 #endif
 
+/* Walking the index backwards, the first field of each tag is the last one written, so no
+ * field needs a test of its own. */
+void fl_msg_index_low_tags(struct fl_msg *m)
+{
+    uint8_t *first = m->low_first;
+    memset(first, 0, sizeof m->low_first);
+    uint32_t i = m->nfields; /* fields[i - 1] is the next field to look at */
+    if (i == 0)
+        return;
+    const struct fl_field *f = m->fields + i; /* just past it */
+    for (; i >= FL_MSG_LOW_FAR; i--)
+        if ((--f)->tag < FL_MSG_LOW_TAGS)
+            first[f->tag] = FL_MSG_LOW_FAR;
+    for (; i >= 2; i -= 2) { /* two at a time: one loop test per two fields */
+        f -= 2;
+        uint32_t tag = f[1].tag, before = f[0].tag;
+        if (tag < FL_MSG_LOW_TAGS)
+            first[tag] = (uint8_t)i;
+        if (before < FL_MSG_LOW_TAGS)
+            first[before] = (uint8_t)(i - 1);
+    }
+    if (i == 1 && f[-1].tag < FL_MSG_LOW_TAGS)
+        first[f[-1].tag] = 1;
+}
+
 int fl_msg_parse(struct fl_msg *m, const char *p, size_t n)
 {
     m->buf = p;
@@ -810,6 +835,7 @@ int fl_msg_parse(struct fl_msg *m, const char *p, size_t n)
     m->problem = FL_PARSE_OK;
     m->problem_tag = 0;
     memset(m->hdr, 0, sizeof m->hdr);
+    memset(m->low_first, FL_MSG_LOW_FAR, sizeof m->low_first);
     if (m->owned) {
         free(m->owned);
         m->owned = NULL;
@@ -876,7 +902,8 @@ static inline const struct fl_field *find_field_from(const struct fl_msg *m, uin
     return NULL;
 }
 
-/* The first field with `tag`, or NULL; header slots are answered from m->hdr. */
+/* The first field with `tag`, or NULL; header slots are answered from m->hdr, other tags below
+ * FL_MSG_LOW_TAGS from m->low_first when it has them. */
 static inline const struct fl_field *find_field(const struct fl_msg *m, uint32_t tag)
 {
     unsigned info = tag_info_of(tag);
@@ -887,6 +914,8 @@ static inline const struct fl_field *find_field(const struct fl_msg *m, uint32_t
         if (m->nfields <= UINT16_MAX)
             return NULL;
     }
+    if (tag < FL_MSG_LOW_TAGS && m->low_first[tag] != FL_MSG_LOW_FAR)
+        return m->low_first[tag] ? &m->fields[m->low_first[tag] - 1] : NULL;
     /* body_begin is the first field of the body section, so no body tag occurs before it. */
     uint32_t from = (info & SEC_MASK) == SEC_BODY && m->body_begin <= m->nfields ? m->body_begin
                                                                                  : 0;
@@ -910,7 +939,7 @@ int fl_msg_find_from(const struct fl_msg *m, uint32_t tag, uint32_t from)
     return find_from(m, tag, from);
 }
 
-int fl_msg_find(const struct fl_msg *m, uint32_t tag)
+int fl_msg_find_scan(const struct fl_msg *m, uint32_t tag)
 {
     return find(m, tag);
 }
@@ -1126,7 +1155,86 @@ static inline int parse_utc_time_only(const char *p, size_t n, int64_t *ns, int 
     return FL_OK;
 }
 
-static inline int parse_utc_timestamp(const char *p, size_t n, int64_t *ns, int *digits)
+#if FAST_SCAN
+/* Eight checked digit lanes (byte i the digit of weight 10^(7-i), leading zeros allowed)
+ * merged into their value, as in digits_value(). */
+static inline uint32_t merge_digits8(uint64_t d)
+{
+    d = (d * 10 + (d >> 8)) & 0x00ff00ff00ff00ffull;
+    d = (d * 100 + (d >> 16)) & 0x0000ffff0000ffffull;
+    return (uint32_t)(d * 10000 + (d >> 32));
+}
+
+/* parse_utc_timestamp() for the form nearly every SendingTime has: "YYYYMMDD-HH:MM:SS" with
+ * a year from 1901 to 2099 and up to eight fraction digits. The date, the time and the
+ * fraction are each checked and converted a word at a time (as in digits_value()), and the
+ * days are counted from tables: every fourth year of 1901..2099 is a leap year. Returns 1 with
+ * the result, or 0 (valid or not) for parse_utc_timestamp() to decide. */
+static inline int fast_utc_timestamp(const char *p, size_t n, int64_t *ns, int *digits)
+{
+    /* [leap][month - 1]: days before the month, and in it */
+    static const uint16_t days_before[2][12] = {
+        {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334},
+        {0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335}};
+    static const unsigned char month_days[2][12] = {
+        {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31},
+        {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}};
+    static const uint32_t frac_scale[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                           100000000};
+    const uint64_t zeros = 0x3030303030303030ull, sevens = 0x7676767676767676ull,
+                   highs = 0x8080808080808080ull;
+    /* 17 bytes, or a '.' and one to eight digits after them */
+    if (n - 17 > 9 || n == 18 || p[8] != '-' || (n > 17 && p[17] != '.'))
+        return 0;
+    uint64_t w;
+    memcpy(&w, p, 8); /* YYYYMMDD */
+    uint64_t d = w - zeros;
+    if (((d + sevens) | d) & highs)
+        return 0;
+    d = (d * 10 + (d >> 8)) & 0x00ff00ff00ff00ffull; /* century, year, month, day */
+    unsigned year = (unsigned)(d & 0xff) * 100 + (unsigned)(d >> 16 & 0xff) - 1901;
+    unsigned month = (unsigned)(d >> 32 & 0xff) - 1, day = (unsigned)(d >> 48) - 1;
+    unsigned leap = (d >> 16 & 3) == 0; /* 100 is a multiple of 4 */
+    if (year > 2099 - 1901 || month > 11 || day >= month_days[leap][month])
+        return 0;
+    /* 1901-01-01 is day -25202. */
+    int64_t secs = ((int64_t)(365 * year + year / 4 + days_before[leap][month] + day) - 25202) *
+                   86400;
+    memcpy(&w, p + 9, 8); /* HH:MM:SS */
+    uint64_t t = w - zeros;
+    if ((w & 0x0000ff0000ff0000ull) != 0x00003a00003a0000ull ||
+        (((t + sevens) | t) & 0x8080008080008080ull))
+        return 0;
+    t = t * 10 + (t >> 8); /* no lane passes 109: the ':' lanes hold 10 */
+    unsigned hh = (unsigned)(t & 0xff), mm = (unsigned)(t >> 24 & 0xff),
+             ss = (unsigned)(t >> 48 & 0xff);
+    if (hh > 23 || mm > 59 || ss > 60) /* 60: a leap second */
+        return 0;
+    secs += hh * 3600 + mm * 60 + ss;
+    unsigned k = n > 17 ? (unsigned)n - 18 : 0; /* fraction digits */
+    uint32_t frac = 0;
+    if (k) {
+        /* The last eight bytes hold the k digits on top: the bytes below become '0'. */
+        memcpy(&w, p + n - 8, 8);
+        uint64_t keep = ~0ull << (8 * (8 - k));
+        uint64_t f = ((w & keep) | (zeros & ~keep)) - zeros;
+        if (((f + sevens) | f) & highs)
+            return 0;
+        frac = merge_digits8(f) * frac_scale[9 - k];
+    }
+    *ns = secs * INT64_C(1000000000) + frac;
+    if (digits)
+        *digits = (int)k;
+    return 1;
+}
+#endif
+
+/* The general UTCTimestamp syntax: any year, a fraction of up to twelve digits. Out of line,
+ * so that the fast path above does not pay for its registers. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int slow_utc_timestamp(const char *p, size_t n, int64_t *ns, int *digits)
 {
     struct fl_date d;
     int64_t tod;
@@ -1141,6 +1249,15 @@ static inline int parse_utc_timestamp(const char *p, size_t n, int64_t *ns, int 
         return FL_ERANGE;
     *ns = days * day_ns + tod;
     return FL_OK;
+}
+
+static inline int parse_utc_timestamp(const char *p, size_t n, int64_t *ns, int *digits)
+{
+#if FAST_SCAN
+    if (fast_utc_timestamp(p, n, ns, digits))
+        return FL_OK;
+#endif
+    return slow_utc_timestamp(p, n, ns, digits);
 }
 
 int fl_parse_int(const char *p, size_t n, int64_t *out)

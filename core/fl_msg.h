@@ -56,6 +56,10 @@ enum fl_hdr_slot {
     FL_HDR__COUNT
 };
 
+/* Tags answered by the table that fl_msg_index_low_tags() fills, and its "not here" mark. */
+#define FL_MSG_LOW_TAGS 64u
+#define FL_MSG_LOW_FAR 0xffu
+
 struct fl_msg {
     const char *buf;           /* the bytes the spans point into (borrowed unless `owned`) */
     size_t len;
@@ -66,6 +70,10 @@ struct fl_msg {
     uint32_t body_begin;       /* index of the first body field (== nfields if none) */
     uint32_t trailer_begin;    /* index of the first trailer field (93, 89 or 10) */
     uint16_t hdr[FL_HDR__COUNT];   /* 1 + field index of each slot, 0 when absent */
+    /* 1 + the index of the first field of each tag below FL_MSG_LOW_TAGS, 0 when the tag is
+     * absent, FL_MSG_LOW_FAR when fl_msg_find() must scan for it: filled by
+     * fl_msg_index_low_tags(), all FL_MSG_LOW_FAR after parsing. */
+    uint8_t low_first[FL_MSG_LOW_TAGS];
     enum fl_parse_problem problem; /* first problem found, FL_PARSE_OK if none */
     uint32_t problem_tag;      /* tag involved in `problem` (0 if none could be read) */
     char *owned;               /* non-NULL when the message owns `buf` */
@@ -85,6 +93,12 @@ void fl_msg_release(struct fl_msg *m);
  * has more than max_fields fields (m->problem is then FL_PARSE_TOO_MANY_FIELDS). */
 FL_MUST_CHECK int fl_msg_parse(struct fl_msg *m, const char *p, size_t n);
 
+/* Records the first field of each tag below FL_MSG_LOW_TAGS, so that fl_msg_find() answers
+ * those tags without a scan until m is parsed again: worth its cost (a few instructions per
+ * field) for a message about to be read field by field, as the session does before handing a
+ * message to the application. */
+void fl_msg_index_low_tags(struct fl_msg *m);
+
 /* Makes `dst` an owning deep copy of `src` (buffer and index). dst must be initialised.
  * Returns FL_OK or FL_ENOMEM. */
 FL_MUST_CHECK int fl_msg_clone(struct fl_msg *dst, const struct fl_msg *src);
@@ -96,8 +110,16 @@ int fl_parse_problem_reject_reason(enum fl_parse_problem p);
 
 /* Index of the first field with `tag` at or after index `from`, or -1. */
 int fl_msg_find_from(const struct fl_msg *m, uint32_t tag, uint32_t from);
-/* Index of the first field with `tag`, or -1. Header slots are answered from m->hdr. */
-int fl_msg_find(const struct fl_msg *m, uint32_t tag);
+/* fl_msg_find() for tags the low-tag table does not answer: header slots are answered from
+ * m->hdr, anything else by a scan. */
+int fl_msg_find_scan(const struct fl_msg *m, uint32_t tag);
+/* Index of the first field with `tag`, or -1. */
+static inline int fl_msg_find(const struct fl_msg *m, uint32_t tag)
+{
+    if (tag < FL_MSG_LOW_TAGS && m->low_first[tag] != FL_MSG_LOW_FAR)
+        return (int)m->low_first[tag] - 1;
+    return fl_msg_find_scan(m, tag);
+}
 /* Number of fields carrying `tag`. */
 uint32_t fl_msg_count(const struct fl_msg *m, uint32_t tag);
 /* Pointer to the value of field index i. */

@@ -412,6 +412,90 @@ end:
     fl_msg_release(&small);
 }
 
+/* fl_msg_find() answers tags below FL_MSG_LOW_TAGS from the table fl_msg_index_low_tags()
+ * fills: before and after, it must agree with a scan for the first occurrence, whatever path
+ * parsed the message, after reuse, and past the fields the table can count. Indexes m. */
+static void check_find_agrees(struct fl_msg *m)
+{
+    for (int indexed = 0; indexed < 2; indexed++) {
+        if (indexed)
+            fl_msg_index_low_tags(m);
+        for (uint32_t tag = 0; tag <= 2 * FL_MSG_LOW_TAGS; tag++)
+            FL_CHECK_INT(fl_msg_find(m, tag), fl_msg_find_from(m, tag, 0));
+    }
+end:;
+}
+
+FL_TEST(test_find_low_tags)
+{
+    struct fl_msg m, copy;
+    char buf[8192];
+    fl_msg_init(&m);
+    fl_msg_init(&copy);
+    FL_CHECK_INT(fl_msg_find(&m, 55), -1); /* nothing parsed yet */
+    FL_CHECK_INT(fl_msg_find(&m, 0), -1);
+
+    /* Clean: repeated body tags give their first field. */
+    FL_CHECK_INT(parse_text(&m, buf, sizeof buf,
+                            "8=FIX.4.4|9=5|35=8|49=A|56=B|34=2|52=20240315-13:45:07|"
+                            "55=IBM|63=x|55=MSFT|1=a|64=y|1=b|10=000|", NULL),
+                 FL_OK);
+    FL_CHECK_INT(m.problem, FL_PARSE_OK);
+    check_find_agrees(&m);
+    FL_CHECK_INT(fl_msg_find(&m, 55), 7);
+    FL_CHECK_INT(fl_msg_find(&m, 1), 10);
+    FL_CHECK_INT(fl_msg_find(&m, 63), 8);
+    FL_CHECK_INT(fl_msg_find(&m, 64), 11);
+    FL_CHECK_INT(fl_msg_find(&m, 35), 2);
+    FL_CHECK_INT(fl_msg_find(&m, 10), 13);
+    FL_CHECK_INT(fl_msg_find(&m, 11), -1);
+    FL_CHECK_INT(fl_msg_find(&m, 0), -1);
+    FL_CHECK_INT(fl_msg_clone(&copy, &m), FL_OK);
+    FL_CHECK_INT(fl_msg_find(&copy, 1), 10);
+    check_find_agrees(&copy);
+
+    /* Reused for a message without those tags: nothing left over. */
+    FL_CHECK_INT(parse_text(&m, buf, sizeof buf,
+                            "8=FIX.4.4|9=5|35=0|49=A|56=B|34=3|52=20240315-13:45:07|10=000|", NULL),
+                 FL_OK);
+    check_find_agrees(&m);
+    FL_CHECK_INT(fl_msg_find(&m, 55), -1);
+    FL_CHECK_INT(fl_msg_find(&m, 1), -1);
+
+    /* With problems (the byte-by-byte path): header tags repeated and out of place. */
+    FL_CHECK_INT(parse_text(&m, buf, sizeof buf,
+                            "8=FIX.4.4|9=5|35=D|49=A|55=X|49=C|34=4|11=|0=z|55=Y|10=000|", NULL),
+                 FL_OK);
+    FL_CHECK(m.problem != FL_PARSE_OK);
+    check_find_agrees(&m);
+    FL_CHECK_INT(fl_msg_find(&m, 49), 3);
+    FL_CHECK_INT(fl_msg_find(&m, 55), 4);
+
+    /* Fields beyond what the table counts: first occurrences past index 254 are scanned for,
+     * also when the message is parsed again with a limit. */
+    size_t n = (size_t)snprintf(buf, sizeof buf, "8=FIX.4.4|9=5|35=8|");
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%d=%d|",
+                              i < 250 ? 100 + i % 5 : 11 + (i - 250) % 20, i);
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "10=000|");
+    fl_test_soh(buf);
+    FL_CHECK_INT(fl_msg_parse(&m, buf, n), FL_OK);
+    FL_CHECK_INT(m.problem, FL_PARSE_OK);
+    FL_CHECK_INT(m.nfields, 304);
+    check_find_agrees(&m);
+    FL_CHECK_INT(fl_msg_find(&m, 11), 253);
+    FL_CHECK_INT(fl_msg_find(&m, 12), 254);
+    FL_CHECK_INT(fl_msg_find(&m, 21), 263);
+    FL_CHECK_INT(fl_msg_find(&m, 10), 303);
+    m.max_fields = 260;
+    FL_CHECK_INT(fl_msg_parse(&m, buf, n), FL_ELIMIT);
+    check_find_agrees(&m);
+    FL_CHECK_INT(fl_msg_find(&m, 10), -1);
+end:
+    fl_msg_release(&m);
+    fl_msg_release(&copy);
+}
+
 FL_TEST(test_clone)
 {
     struct fl_msg m, c, c2;
@@ -670,6 +754,42 @@ FL_TEST(test_utc_timestamp)
         {"16770922-00:00:00", FL_OK, INT64_C(-9223286400) * NS, 0},
         {"16770921-23:59:59", FL_ERANGE, 0, 0},
         {"00000101-00:00:00", FL_ERANGE, 0, 0},
+        /* The fast path's bounds (years 1901..2099, up to eight fraction digits) and what
+         * lies just beyond them, decided by the general path. */
+        {"19010101-00:00:00", FL_OK, INT64_C(-2177452800) * NS, 0},
+        {"19001231-23:59:59", FL_OK, INT64_C(-2177452801) * NS, 0},
+        {"19001231-23:59:60", FL_OK, INT64_C(-2177452800) * NS, 0},
+        {"20991231-23:59:59.9", FL_OK, INT64_C(4102444799) * NS + 900000000, 1},
+        {"20991231-23:59:60", FL_OK, INT64_C(4102444800) * NS, 0},
+        {"21000101-00:00:00.5", FL_OK, INT64_C(4102444800) * NS + 500000000, 1},
+        {"19040229-00:00:00", FL_OK, INT64_C(-2077747200) * NS, 0},
+        {"20960229-12:00:00", FL_OK, INT64_C(3981355200) * NS, 0},
+        {"20240315-13:45:07.12", FL_OK, t2024 + 120000000, 2},
+        {"20240315-13:45:07.1234", FL_OK, t2024 + 123400000, 4},
+        {"20240315-13:45:07.12345", FL_OK, t2024 + 123450000, 5},
+        {"20240315-13:45:07.1234567", FL_OK, t2024 + 123456700, 7},
+        {"20240315-13:45:07.12345678", FL_OK, t2024 + 123456780, 8},
+        {"20240315-13:45:07.0000000001", FL_OK, t2024, 10},
+        {"20240315-13:45:07.99999999", FL_OK, t2024 + 999999990, 8},
+        /* one bad byte in each place the fast path reads */
+        {"2024031A-13:45:07.123", FL_EFORMAT, 0, 0},
+        {"/0240315-13:45:07.123", FL_EFORMAT, 0, 0},
+        {"20240315:13:45:07.123", FL_EFORMAT, 0, 0},
+        {"20240315-1:345:07.123", FL_EFORMAT, 0, 0},
+        {"20240315-13-45:07.123", FL_EFORMAT, 0, 0},
+        {"20240315-13:45;07.123", FL_EFORMAT, 0, 0},
+        {"20240315-13:4/:07.123", FL_EFORMAT, 0, 0},
+        {"20240315-13:45:0:.123", FL_EFORMAT, 0, 0},
+        {"20240315-13:45:07:123", FL_EFORMAT, 0, 0},
+        {"20240315-13:45:07.1/3", FL_EFORMAT, 0, 0},
+        {"20240315-13:45:07.12:", FL_EFORMAT, 0, 0},
+        {"20240315-13:45:07.12345:78", FL_EFORMAT, 0, 0},
+        {"20240315-13:45:07\x01", FL_EFORMAT, 0, 0},
+        {"20240315-13:45:07.123 ", FL_EFORMAT, 0, 0},
+        {"20240315-23:59:61.000", FL_EFORMAT, 0, 0},
+        {"20241231-23:60:00.000", FL_EFORMAT, 0, 0},
+        {"20240631-00:00:00.000", FL_EFORMAT, 0, 0},
+        {"20250229-00:00:00.000", FL_EFORMAT, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t ns = 0;
@@ -832,6 +952,7 @@ int main(int argc, char **argv)
     FL_RUN(test_data_fields);
     FL_RUN(test_tag_section);
     FL_RUN(test_max_fields_and_reuse);
+    FL_RUN(test_find_low_tags);
     FL_RUN(test_clone);
     FL_RUN(test_get_int);
     FL_RUN(test_get_decimal);

@@ -499,6 +499,59 @@ end:
     h_close(&h);
 }
 
+/* CompIDs of every length up to 40 bytes are compared in full: one byte off anywhere, or one
+ * byte more, is a CompID problem; the exact IDs pass. */
+static int comp_id_case(const char *ours, const char *theirs, const char *sent_sender,
+                        const char *sent_target)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    char spec[256];
+    int verdict = -1;
+    c.sender_comp_id = ours;
+    c.target_comp_id = theirs;
+    if (h_open_with(&h, &c, NULL) != 0)
+        return -1;
+    fl_session_on_connect(h.s, h.now);
+    snprintf(spec, sizeof spec, "35=A|49=%s|56=%s|34=1|52=NOW|98=0|108=30", theirs, ours);
+    h_in(&h, spec);
+    if (fl_session_state(h.s) == FL_STATE_ACTIVE) {
+        snprintf(spec, sizeof spec, "35=D|49=%s|56=%s|34=2|52=NOW|11=a", sent_sender, sent_target);
+        h_in(&h, spec);
+        if (h.delivered_app == 1 && h.nframes == 1)
+            verdict = 1;
+        else if (h.delivered_app == 0 && STR_EQ(h_get(&h, 1, 35), "3") &&
+                 STR_EQ(h_get(&h, 1, 373), "9"))
+            verdict = 0;
+    }
+    h_close(&h);
+    return verdict;
+}
+
+FL_TEST(t2k_comp_id_every_length)
+{
+    for (size_t len = 1; len <= 40; len++) {
+        char ours[48], theirs[48], off[48], longer[sizeof theirs + 1];
+        for (size_t i = 0; i < len; i++) {
+            ours[i] = (char)('a' + i % 26);
+            theirs[i] = (char)('A' + (i * 7) % 26);
+        }
+        ours[len] = theirs[len] = '\0';
+        FL_CHECK_INT(comp_id_case(ours, theirs, theirs, ours), 1);
+        snprintf(longer, sizeof longer, "%sX", theirs);
+        FL_CHECK_INT(comp_id_case(ours, theirs, longer, ours), 0);
+        for (size_t at = 0; at < len; at++) {
+            memcpy(off, theirs, len + 1);
+            off[at] ^= 0x20;
+            FL_CHECK_INT(comp_id_case(ours, theirs, off, ours), 0);
+            memcpy(off, ours, len + 1);
+            off[at] = '0';
+            FL_CHECK_INT(comp_id_case(ours, theirs, theirs, off), 0);
+        }
+    }
+end:;
+}
+
 /* 2o: SendingTime outside max latency: Reject(10), Logout. */
 FL_TEST(t2o_sending_time_accuracy)
 {
@@ -1349,6 +1402,7 @@ int main(int argc, char **argv)
     FL_RUN(t2g_poss_dup_without_orig_sending_time);
     FL_RUN(t2i_begin_string_unexpected);
     FL_RUN(t2k_comp_id_problem);
+    FL_RUN(t2k_comp_id_every_length);
     FL_RUN(t2o_sending_time_accuracy);
     FL_RUN(t2t_first_three_fields_out_of_order);
     FL_RUN(t4a_heartbeat_when_idle);
