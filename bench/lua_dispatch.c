@@ -97,6 +97,7 @@ int main(int argc, char **argv)
     fl_msg_init(&m);
     if (fl_msg_parse(&m, nos, sizeof nos - 1) != FL_OK)
         return 1;
+    fl_msg_index_low_tags(&m); /* as the session does before handing a message over */
     static const char *const empty = "return { on_message = function(session, msg) end }";
     static const char *const five =
         "local n = 0\n"

@@ -284,7 +284,8 @@ struct fl_lua_msg {
                                     * is keyed by; 0 for owned messages (never cached) */
     struct fl_dict *dict;          /* names (borrowed for views, ref held when owned) */
     int owned;
-    struct fl_msg own;             /* owned: index over own.owned */
+    struct fl_msg own;             /* owned: index over own.owned (views are allocated
+                                    * without it: it must stay last) */
 };
 
 /* The FFI readers of lua/fixlua/fast.lua (see fl_lua_msg.c); they never touch a lua_State. */

@@ -114,8 +114,10 @@ static struct fl_lua_msg *push_owned(lua_State *L, struct fl_dict *dict)
 struct fl_lua_msg *fl_lua_msg_push_view(lua_State *L, struct fl_dict *dict, int mt_ref,
                                         const struct fl_msg *m)
 {
-    struct fl_lua_msg *o = lua_newuserdata(L, sizeof *o);
-    memset(o, 0, sizeof *o); /* `own` unused, in its released state */
+    /* A view never touches `own` (only owned messages do: msg_gc, owned_set_bytes, parse),
+     * so it is allocated without it: one of these is made per callback. */
+    struct fl_lua_msg *o = lua_newuserdata(L, offsetof(struct fl_lua_msg, own));
+    memset(o, 0, offsetof(struct fl_lua_msg, own));
     o->m = m;
     o->dict = dict;
     lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref);
