@@ -30,6 +30,9 @@
 /* Direct reads: the first buffer, and the free space below which it doubles first. */
 #define DIRECT_READ_INITIAL (16u * 1024u)
 #define DIRECT_READ_MIN (4u * 1024u)
+/* Above this, the buffer goes back to DIRECT_READ_INITIAL once what it holds fits there: one
+ * large message must not pin its memory for the connection's life. */
+#define DIRECT_READ_KEEP (64u * 1024u)
 
 int fl_parse_host_port(const char *addr, char *host, size_t hostcap, int *port)
 {
@@ -386,6 +389,13 @@ static void on_direct_read(evutil_socket_t fd, short what, void *ctx)
     if (used) {
         memmove(c->in, c->in + used, c->in_len - used);
         c->in_len -= used;
+    }
+    if (c->in_cap > DIRECT_READ_KEEP && c->in_len <= DIRECT_READ_INITIAL / 2) {
+        char *p = realloc(c->in, DIRECT_READ_INITIAL);
+        if (p) { /* (a failed shrink keeps the larger buffer, which is still valid) */
+            c->in = p;
+            c->in_cap = DIRECT_READ_INITIAL;
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "fl_engine.h"
+#include "fl_engine_int.h" /* the reader's buffer */
 
 #define STR_EQ_(a, b) (strcmp((a), (b)) == 0)
 
@@ -182,6 +183,8 @@ FL_TEST(logon_and_trade_over_loopback)
         FL_CHECK(STR_EQ_(ca.last_clordid, "after"));
         /* Every byte was shown to on_raw_inbound once, though the big frame took many reads. */
         FL_CHECK(ca.raw_bytes == ca.msg_bytes);
+        /* ... and the reader gave the big buffer back once the frame was consumed. */
+        FL_CHECK(acc->conn != NULL && acc->conn->in_cap <= 64 * 1024);
     }
     /* shutdown logs the initiator out; the acceptor answers and both drop */
     fl_engine_shutdown(ei, 2000);
