@@ -240,7 +240,8 @@ static int trampoline(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_session); /* stack: fn, session */
     int nargs = 1;
     if (call->msg) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_view[vm->depth - 1]); /* stack: fn, session, msg */
+        /* stack: fn, session, msg */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_view[vm->depth - 1]);
         nargs++;
     }
     if (call->push)

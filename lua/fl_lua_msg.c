@@ -21,7 +21,8 @@
 #include "fl_group.h"
 #include "fl_tags.h"
 
-/* lua/fixlua/fast.lua reads these two through the FFI as struct { const void *m; double serial; }. */
+/* lua/fixlua/fast.lua reads these two through the FFI, as
+ * struct { const void *m; double serial; }. */
 _Static_assert(offsetof(struct fl_lua_msg, m) == 0, "fast.lua reads m first");
 _Static_assert(offsetof(struct fl_lua_msg, serial) == sizeof(void *), "and serial after it");
 
