@@ -240,8 +240,8 @@ static int trampoline(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_session); /* stack: fn, session */
     int nargs = 1;
     if (call->msg) {
-        /* stack: fn, session, msg */
-        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_view[vm->depth - 1]);
+        /* stack: fn, session, msg (from its pool slot: nothing refilled the pool yet) */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_pool[vm->view_slot[vm->depth - 1]]);
         nargs++;
     }
     if (call->push)
@@ -272,6 +272,15 @@ static double mono_ms(void)
 static int refill_views(lua_State *L)
 {
     struct fl_lua_vm *vm = lua_touserdata(L, 1);
+    /* Views still in use (callbacks further out, when a nested one empties the pool) lose
+     * their pool slot: their level's slot holds them from now on. */
+    for (int level = 0; level < vm->depth; level++) {
+        if (vm->view[level] && vm->view_slot[level] >= 0) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_pool[vm->view_slot[level]]);
+            lua_rawseti(L, LUA_REGISTRYINDEX, vm->ref_view[level]);
+            vm->view_slot[level] = -1;
+        }
+    }
     for (int i = 0; i < FL_LUA_VIEW_POOL; i++) {
         vm->pool[i] = fl_lua_msg_push_view(L, vm->view_dict, vm->ref_view_mt, NULL);
         lua_rawseti(L, LUA_REGISTRYINDEX, vm->ref_pool[i]);
@@ -301,9 +310,9 @@ int fl_lua_invoke(struct fl_lua_vm *vm, struct fl_lua_call *call)
     int base = lua_gettop(L);
     int prev_cb = vm->cur_cb;
     /* A new view for every callback: one the script kept from an earlier callback stays
-     * expired instead of showing this message. Every call takes a depth level, and the
-     * level's registry slot holds its view until the next callback there, so the view
-     * outlives the call that clears it whatever the pool does meanwhile. */
+     * expired instead of showing this message. Every call takes a depth level; its view is
+     * held by its pool slot (or, once the pool is refilled during the call, by the level's
+     * slot), so it outlives the call that clears it. */
     int level = vm->depth;
     if (call->msg) {
         if (vm->pool_next == FL_LUA_VIEW_POOL && lua_cpcall(L, refill_views, vm) != 0) {
@@ -317,8 +326,7 @@ int fl_lua_invoke(struct fl_lua_vm *vm, struct fl_lua_call *call)
         vm->view[level] = vm->pool[i];
         vm->view[level]->m = call->msg;
         vm->view[level]->serial = ++vm->ctx->view_serial;
-        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_pool[i]);
-        lua_rawseti(L, LUA_REGISTRYINDEX, vm->ref_view[level]);
+        vm->view_slot[level] = i;
     } else {
         vm->view[level] = NULL;
     }
@@ -334,8 +342,8 @@ int fl_lua_invoke(struct fl_lua_vm *vm, struct fl_lua_call *call)
         int ref = call->cb < FL_CB__COUNT ? vm->refs[call->cb] : call->fn_ref;
         lua_rawgeti(L, LUA_REGISTRYINDEX, ref);            /* stack: handler, fn */
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_session); /* stack: handler, fn, session */
-        if (call->msg)
-            lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_view[level]); /* ..., msg */
+        if (call->msg) /* ..., msg */
+            lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_pool[vm->view_slot[level]]);
         st = lua_pcall(L, call->msg ? 2 : 1, 0, base + 1);
     } else {
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_trampoline); /* stack: handler, trampoline */

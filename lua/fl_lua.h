@@ -173,7 +173,8 @@ struct fl_lua_vm {
     int ref_trampoline;
     int ref_session;               /* the session box passed to every callback */
     int ref_script;                /* the script's table */
-    int ref_view[FL_LUA_MAX_DEPTH];  /* registry slot holding each level's current view */
+    int ref_view[FL_LUA_MAX_DEPTH];  /* registry slot holding a level's view after a refill */
+    int view_slot[FL_LUA_MAX_DEPTH]; /* the pool slot of each level's view, -1: in ref_view */
     struct fl_lua_msg *view[FL_LUA_MAX_DEPTH]; /* the view of the callback at each level */
     struct fl_dict *view_dict;     /* the dictionary views resolve names in */
     int ref_view_mt;               /* the views' metatable */
