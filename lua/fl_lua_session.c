@@ -930,7 +930,7 @@ void fl_lua_session_open(lua_State *L)
         ctx->fast_order = malloc(FL_LUA_FAST_ITEMS * sizeof *ctx->fast_order);
         if (!ctx->fast_items || !ctx->fast_prev_tags || !ctx->fast_order)
             luaL_error(L, "fixlua: out of memory"); /* the context's __gc frees what was had */
-        ctx->fast_prev_n = 0;
+        ctx->fast_prev_n = (size_t)-1; /* no shape yet: the first send sorts (and allocates) */
     }
     lua_pushlightuserdata(L, ctx);
     lua_setfield(L, -2, "ctx");

@@ -36,7 +36,7 @@ local function install_readers(fm)
   -- instead of being hashed and interned each time. (Written out at each use below: see the
   -- note on helper functions.)
   local chars = {}
-  for c = 0, 127 do chars[c] = string.char(c) end
+  for c = -128, 255 do chars[c] = string.char(c % 256) end -- a C char may be signed or not
   -- A callback's view reads each field once: a value read by name or tag is kept here with the
   -- view's serial (unique in the state; 0 for owned messages, whose fields can change), and
   -- read again only by a later view. An expired view never gets here (its m is NULL).
@@ -58,7 +58,7 @@ local function install_readers(fm)
     local n = field(msg, tag, names, out)
     if n >= 0 then
       local v
-      if n == 1 and out[0][0] >= 0 then v = chars[out[0][0]] else v = ffi_string(out[0], n) end
+      if n == 1 then v = chars[out[0][0]] else v = ffi_string(out[0], n) end
       if serial ~= 0 then memo_serial[k], memo_value[k] = serial, v end
       return v
     end
@@ -95,7 +95,7 @@ local function install_readers(fm)
       local tag, names = tag_of(msg, k)
       if tag then
         local n = field(msg, tag, names, out)
-        if n == 1 and out[0][0] >= 0 then return chars[out[0][0]] end
+        if n == 1 then return chars[out[0][0]] end
         if n >= 0 then return ffi_string(out[0], n) end
         if n == -1 then return default end
       end
@@ -106,7 +106,7 @@ local function install_readers(fm)
   keys.type = function(msg)
     if is_box(msg) then
       local n = field(msg, 35, nil, out)
-      if n == 1 and out[0][0] >= 0 then return chars[out[0][0]] end
+      if n == 1 then return chars[out[0][0]] end
       if n >= 0 then return ffi_string(out[0], n) end
       if n == -1 then return nil end
     end

@@ -158,6 +158,29 @@ describe("compiled send and read paths", function()
     assert.is_false(seen.wrong_type)
   end)
 
+  it("reads one-byte values of every byte, and sends a first table without fields", function()
+    local seen = {}
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = { on_message = function(_, m)
+        if m[11] then seen[#seen + 1] = { m[58], m:get(58), m[58], m:type() } end
+      end } },
+    }
+    H.logon(eng, acc, ini)
+    -- The initiator's first compiled send has no field of its own (the acceptor's checks reject
+    -- the order; sending it is what is tested).
+    assert(ini:send{ MsgType = "D" })
+    for _, c in ipairs{ 65, 127, 128, 233, 255 } do
+      assert(ini:send{ MsgType = "D", ClOrdID = "B" .. c, Symbol = "IBM", Side = "BUY",
+                       OrderQty = 1, OrdType = "MARKET", HandlInst = "1", TransactTime = 0,
+                       Text = string.char(c) })
+    end
+    H.step_until(eng, function() return #seen == 5 end, "five orders")
+    for i, c in ipairs{ 65, 127, 128, 233, 255 } do
+      assert.same({ string.char(c), string.char(c), string.char(c), "D" }, seen[i])
+    end
+  end)
+
   it("writes a name two enum values share as the C encoder does", function()
     local path = H.shared_dir .. "/dictionaries/FIX50.xml"
     local f = io.open(path)
