@@ -4,6 +4,7 @@
 --   fixlua run CONFIG.lua [-q]     run the engine; SIGINT/SIGTERM log every session out
 --   fixlua check FILE...           load configs or scripts without running; report problems
 --   fixlua log [...] [FILE...]     pretty-print FIX logs (fixlua log --help)
+--   fixlua load HOST:PORT [...]    a load generator: scripts/client.lua as one initiator
 --   fixlua --version | help
 
 local fixlua = require "fixlua"
@@ -25,7 +26,9 @@ commands:
                          report configuration errors and unknown callback names
   log [options] [FILE...]
                          pretty-print FIX message logs with field names (fixlua log --help)
-  load                   (not yet) a load generator; today: run scripts/client.lua, see README
+  load HOST:PORT [options]
+                         a load generator: orders at a steady rate, every report matched, a
+                         progress line each second and a summary (fixlua load --help)
   help                   this text
   --version              the version
 
@@ -60,6 +63,44 @@ local function is_config(v)
 end
 
 -- ---- run ----
+
+-- Runs the engine of a normalized configuration until it stops (or SIGINT/SIGTERM and the
+-- grace period); `label` names the configuration in messages. Returns an exit code.
+local function run_engine(norm, label, quiet, grace)
+  norm.log_stderr = (not quiet) or nil -- -q: errors and warnings only
+  local eng, e2 = fixlua._engine(norm)
+  if not eng then
+    eprintf("%s: %s\n", label, tostring(e2))
+    return EXIT_CONFIG
+  end
+  local ok, e3 = eng:handle_signals(grace)
+  if not ok then
+    eprintf("fixlua: %s\n", tostring(e3))
+    return EXIT_FAIL
+  end
+  ok, e3 = eng:start()
+  if not ok then
+    eprintf("%s: %s\n", label, tostring(e3))
+    eng:close()
+    return EXIT_FAIL
+  end
+  if not quiet then
+    for _, name in ipairs(eng:sessions()) do
+      local s = eng:session(name)
+      local port = eng:port(name)
+      eprintf("fixlua: session %s (%s %s)%s\n", name, s:role(), s:id(),
+              (port and port > 0) and (" listening on port " .. port) or "")
+    end
+  end
+  ok, e3 = eng:run()
+  eng:close()
+  if not ok then
+    eprintf("fixlua: %s\n", tostring(e3))
+    return EXIT_FAIL
+  end
+  if not quiet then eprintf("fixlua: stopped\n") end
+  return EXIT_OK
+end
 
 local function cmd_run(args)
   local path, quiet, grace = nil, false, 5
@@ -106,39 +147,138 @@ local function cmd_run(args)
     eprintf("%s: no sessions configured; not starting\n", path)
     return EXIT_CONFIG
   end
-  norm.log_stderr = (not quiet) or nil -- -q: errors and warnings only
-  local eng, e2 = fixlua._engine(norm)
-  if not eng then
-    eprintf("%s: %s\n", path, tostring(e2))
+  return run_engine(norm, path, quiet, grace)
+end
+
+-- ---- load ----
+
+local LOAD_USAGE = [[
+usage: fixlua load HOST:PORT [options]
+
+One initiator session running scripts/client.lua: NewOrderSingle at a steady rate, every
+ExecutionReport matched to its order, a progress line each second and a summary on stderr;
+it logs out and exits 0 when every order is answered. It keeps trying to connect until then
+(Ctrl-C logs out and stops).
+
+options:
+  --sender ID         our SenderCompID (default CLIENT)
+  --target ID         the peer's CompID (default EXEC)
+  --begin-string V    BeginString (default FIX.4.4)
+  --rate N            orders per second (default 200)
+  --count N           orders to send; 0: until Ctrl-C (default 1000)
+  --symbols A,B,...   symbols to trade (default IBM,MSFT,AAPL,REJECT)
+  --max-qty N         largest order size (default 2000)
+  --heartbeat S       HeartBtInt in seconds (default 30)
+  --store DIR         keep sequence numbers in a journal in DIR; without it they live in
+                      memory and the Logon asks for a reset (ResetSeqNumFlag=Y)
+  --log DIR           write the message and event logs to DIR
+  -q                  errors only
+]]
+
+local ffi = require "ffi"
+pcall(ffi.cdef, [[
+  long readlink(const char *path, char *buf, size_t size);
+  int setenv(const char *name, const char *value, int overwrite);
+]])
+
+local function readable(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- scripts/client.lua: $FIXLUA_SCRIPTS, next to the executable's directory (the build tree or
+-- an installed share/fixlua), or ./scripts.
+local function client_script()
+  local dirs = {}
+  local env = os.getenv("FIXLUA_SCRIPTS")
+  if env and env ~= "" then dirs[#dirs + 1] = env end
+  local buf = ffi.new("char[4096]")
+  local n = tonumber(ffi.C.readlink("/proc/self/exe", buf, 4095))
+  if n and n > 0 then
+    local bin = dirname(ffi.string(buf, n))
+    dirs[#dirs + 1] = bin .. "/../scripts"
+    dirs[#dirs + 1] = bin .. "/../share/fixlua/scripts"
+  end
+  dirs[#dirs + 1] = "scripts"
+  for _, d in ipairs(dirs) do
+    if readable(d .. "/client.lua") then return d .. "/client.lua" end
+  end
+  return nil, "cannot find scripts/client.lua (looked in " .. table.concat(dirs, ", ")
+              .. "); set FIXLUA_SCRIPTS to its directory"
+end
+
+local function cmd_load(args)
+  local o = { sender = "CLIENT", target = "EXEC", ["begin-string"] = "FIX.4.4", heartbeat = "30" }
+  -- option -> environment variable of scripts/client.lua, for the ones the script reads
+  local script_env = { rate = "FIXLUA_RATE", count = "FIXLUA_COUNT", symbols = "FIXLUA_SYMBOLS",
+                       ["max-qty"] = "FIXLUA_MAX_QTY" }
+  local numeric = { rate = true, count = true, ["max-qty"] = true, heartbeat = true }
+  local known = { sender = true, target = true, ["begin-string"] = true, symbols = true,
+                  store = true, log = true }
+  local target, quiet
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name = a:match("^%-%-(.+)$")
+    if a == "-h" or a == "--help" then
+      io.stdout:write(LOAD_USAGE)
+      return EXIT_OK
+    elseif a == "-q" or a == "--quiet" then
+      quiet = true
+    elseif name and (known[name] or numeric[name]) then
+      local v = args[i + 1]
+      if v == nil then
+        eprintf("fixlua load: --%s wants a value\n", name)
+        return EXIT_CONFIG
+      end
+      if numeric[name] and not (tonumber(v) and tonumber(v) >= 0) then
+        eprintf("fixlua load: --%s wants a number >= 0, got '%s'\n", name, v)
+        return EXIT_CONFIG
+      end
+      o[name] = v
+      i = i + 1
+    elseif a:sub(1, 1) == "-" then
+      eprintf("fixlua load: unknown option '%s'\n%s", a, LOAD_USAGE)
+      return EXIT_CONFIG
+    elseif target then
+      eprintf("fixlua load: one HOST:PORT, got '%s' and '%s'\n", target, a)
+      return EXIT_CONFIG
+    else
+      target = a
+    end
+    i = i + 1
+  end
+  if not target then
+    eprintf("fixlua load: where to? fixlua load HOST:PORT (fixlua load --help)\n")
     return EXIT_CONFIG
   end
-  local ok, e3 = eng:handle_signals(grace)
-  if not ok then
-    eprintf("fixlua: %s\n", tostring(e3))
-    return EXIT_FAIL
+  local script, err = client_script()
+  if not script then
+    eprintf("fixlua load: %s\n", err)
+    return EXIT_CONFIG
   end
-  ok, e3 = eng:start()
-  if not ok then
-    eprintf("%s: %s\n", path, tostring(e3))
-    eng:close()
-    return EXIT_FAIL
+  -- The script reads its settings from the environment of the process it runs in: this one.
+  for opt, var in pairs(script_env) do
+    if o[opt] then ffi.C.setenv(var, o[opt], 1) end
   end
-  if not quiet then
-    for _, name in ipairs(eng:sessions()) do
-      local s = eng:session(name)
-      local port = eng:port(name)
-      eprintf("fixlua: session %s (%s %s)%s\n", name, s:role(), s:id(),
-              (port and port > 0) and (" listening on port " .. port) or "")
-    end
+  ffi.C.setenv("FIXLUA_EXIT", "1", 1)
+  local t = {
+    store = o.store and { dir = o.store, sync = "batch" } or "memory",
+    log = o.log and { dir = o.log, messages = true } or nil,
+    sessions = { {
+      name = "load", role = "initiator", begin_string = o["begin-string"],
+      sender_comp_id = o.sender, target_comp_id = o.target, connect = { target },
+      heartbeat = tonumber(o.heartbeat), reconnect = { interval = 1, max_tries = 0 },
+      reset_on_logon = o.store == nil or nil, script = script,
+    } },
+  }
+  local norm, errs = config.normalize(t, { source = "fixlua load", base_dir = "." })
+  if not norm then
+    for _, e in ipairs(errs) do eprintf("%s\n", e) end
+    return EXIT_CONFIG
   end
-  ok, e3 = eng:run()
-  eng:close()
-  if not ok then
-    eprintf("fixlua: %s\n", tostring(e3))
-    return EXIT_FAIL
-  end
-  if not quiet then eprintf("fixlua: stopped\n") end
-  return EXIT_OK
+  return run_engine(norm, "fixlua load", quiet, 5)
 end
 
 -- ---- check ----
@@ -228,9 +368,7 @@ function runner.main(args)
   elseif cmd == "check" or cmd == "--check" then
     return cmd_check(rest)
   elseif cmd == "load" then
-    eprintf("fixlua load: not implemented yet; run a client session with scripts/client.lua "
-            .. "(see examples/trading)\n")
-    return EXIT_CONFIG
+    return cmd_load(rest)
   end
   eprintf("fixlua: unknown command '%s'\n%s", tostring(cmd), USAGE)
   return EXIT_CONFIG
