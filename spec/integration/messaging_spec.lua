@@ -52,6 +52,31 @@ describe("messaging", function()
     assert.equals("CLIENT", copy.SenderCompID)
   end)
 
+  it("runs a script file's state with collector pause 400, which the script may change",
+     function()
+    dir = H.tmpdir()
+    -- The answer goes back in the order's Text: the script's state is not the spec's.
+    H.write(dir .. "/gc.lua", [[
+      return { on_message = function(session, msg)
+        local was = collectgarbage("setpause", 250)
+        local now = collectgarbage("setpause", 250)
+        session:send{ MsgType = "8", OrderID = "1", ExecID = "1", ExecType = "NEW",
+                      OrdStatus = "NEW", ClOrdID = msg.ClOrdID, Symbol = "IBM", Side = "BUY",
+                      LeavesQty = 0, CumQty = 0, AvgPx = 0, Text = was .. "," .. now }
+      end }
+    ]])
+    local er
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = dir .. "/gc.lua" },
+      initiator = { script = { on_message = function(_, m) er = m:copy() end } },
+    }
+    H.logon(eng, acc, ini)
+    assert(ini:send(order("G1")))
+    H.step_until(eng, function() return er ~= nil end, "execution report")
+    assert.equals("400,250", er.Text)
+  end)
+
   it("gives each callback a view of its own: one kept from an earlier callback stays expired",
      function()
     local kept, later = nil, nil
