@@ -307,6 +307,19 @@ static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *
                                   ctx->fast_out + hl, w - hl);
 }
 
+/* Sends the n fields a compiled shape (lua/fixlua/shape.lua) wrote to the arena, already in
+ * order: the extra header fields in its first hl bytes, the body in the rest of len. */
+static int send_written(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *s,
+                        const char *t, size_t tn, size_t n, size_t len, size_t hl)
+{
+    const char *arena = ctx->fast_scratch;
+    if (!arena || hl > len || len > ctx->fast_scratch_cap)
+        luaL_error(L, "fixlua: encoded fields outside the scratch arena");
+    if (count_soh(arena, len) != n)
+        return FAST_DECLINED;
+    return fl_engine_session_send(s->es, t, tn, hl ? arena : NULL, hl, arena + hl, len - hl);
+}
+
 /* session:send with fast.lua's encoder (upvalue 1): a flat table sent on the session's own box
  * is encoded by it (compiled Lua), anything else by sess_send() and fl_lua_encode(). Upvalue 2
  * is the session metatable, 3 the state's context. Arguments 3 and 4, from fast.lua's
@@ -330,12 +343,18 @@ static int sess_send_fast(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1));
     for (int i = 1; i <= 4; i++)
         lua_pushvalue(L, i);
-    lua_call(L, 4, 2); /* stack: session, t, cache, wire, wire type | nil, n */
+    /* stack: session, t, cache, wire, then: wire type | nil, field count, and for a table
+     * its compiled shape wrote, the bytes written and the header's length */
+    lua_call(L, 4, 4);
     int rc = FAST_DECLINED;
     if (lua_type(L, 5) == LUA_TSTRING) {
         size_t tn;
         const char *t = lua_tolstring(L, 5, &tn);
-        rc = send_items(L, ctx, s, t, tn, (size_t)lua_tointeger(L, 6));
+        if (lua_type(L, 7) == LUA_TNUMBER)
+            rc = send_written(L, ctx, s, t, tn, (size_t)lua_tointeger(L, 6),
+                              (size_t)lua_tointeger(L, 7), (size_t)lua_tointeger(L, 8));
+        else
+            rc = send_items(L, ctx, s, t, tn, (size_t)lua_tointeger(L, 6));
     }
     if (rc == FAST_DECLINED) {
         lua_settop(L, 2);

@@ -7,6 +7,7 @@
 -- given as numbers, empty values, session handles) goes to the C API functions these replace,
 -- which are the reference behaviour and raise the errors, so both paths give the same result.
 local ffi = require "ffi"
+local shape = require "fixlua.shape"
 
 local type, pairs, tonumber, setmetatable = type, pairs, tonumber, setmetatable
 local raw_metatable = require("debug").getmetatable
@@ -203,6 +204,42 @@ local function install_send(fs)
     return info
   end
 
+  -- Shapes. The general loop below notes the keys of each table it writes, in pairs order;
+  -- a table of the same MsgType with the same keys in the same order, twice running, has its
+  -- shape compiled. A session compiles at most max_compiled shapes, so a script whose tables
+  -- keep changing costs a bounded amount of code generation.
+  local seen, max_compiled = {}, 64
+  local shape_env = { ffi_cast = ffi_cast, ffi_copy = ffi_copy, u64p = u64p,
+                      format_number = format_number, max_number = max_number, slack = slack }
+  local function learn(cache, wire, nk)
+    if nk > shape.max_fields then return end
+    local cand = cache.candidates[wire]
+    if cand ~= nil and cand.n == nk then
+      local same = true
+      for i = 1, nk do
+        if cand[i] ~= seen[i] then
+          same = false
+          break
+        end
+      end
+      if same then
+        cache.compiled = cache.compiled + 1
+        local write, nfields = shape.compile(seen, nk, cache.fields, cache.enums,
+                                             cache.prefixes, shape_env)
+        if write ~= nil then
+          cache.shapes[wire] = { n = nk, write = write, fields = nfields }
+        end
+        return
+      end
+    end
+    if cand == nil then
+      cand = {}
+      cache.candidates[wire] = cand
+    end
+    cand.n = nk
+    for i = 1, nk do cand[i] = seen[i] end
+  end
+
   -- The cache of a session and the wire MsgType of table t, or nil when either is not known
   -- yet (the encoder then finds them).
   local function known(session, t)
@@ -223,7 +260,8 @@ local function install_send(fs)
     if wire == nil then
       cache = caches[session]
       if cache == nil then
-        cache = { fields = {}, types = {}, enums = {}, prefixes = {} }
+        cache = { fields = {}, types = {}, enums = {}, prefixes = {}, shapes = {},
+                  candidates = {}, compiled = 0 }
         caches[session] = cache
       end
       local msg_type = t.MsgType
@@ -235,10 +273,24 @@ local function install_send(fs)
         cache.types[msg_type] = wire
       end
     end
+    -- The shape of this MsgType that this session sends, when t has exactly its keys: its
+    -- compiled writer (shape.lua), whose output C sends as it is. The writer declines a key it
+    -- finds nil, so with as many keys as the shape, t has the shape's keys and no other.
+    local shape = cache.shapes[wire]
+    if shape ~= nil then
+      local nk = 0
+      for _ in pairs(t) do nk = nk + 1 end
+      if nk == shape.n then
+        local len, hl = shape.write(t, arena, arena_cap)
+        if len ~= nil then return wire, shape.fields, len, hl end
+      end
+    end
     local fields = cache.fields
     local p = arena
-    local pos, n = 0, 0
+    local pos, n, nk = 0, 0, 0
     for k, v in pairs(t) do
+      nk = nk + 1
+      seen[nk] = k
       local info = fields[k]
       if info == nil then
         info = describe(session, k, cache)
@@ -287,6 +339,7 @@ local function install_send(fs)
         n = n + 1
       end
     end
+    if cache.compiled < max_compiled then learn(cache, wire, nk) end
     return wire, n
   end
   local c_send = fs.make_send(encode)

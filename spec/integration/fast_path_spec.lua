@@ -215,4 +215,129 @@ describe("compiled send and read paths", function()
     assert.equals("IBM", m:get("Symbol"))
     assert.equals("D", m:type())
   end)
+
+  describe("compiled table shapes", function()
+    -- The fields of a message after its standard header, without CheckSum, as "tag=value":
+    -- what the script's table decided, in wire order.
+    local standard = { ["8"] = true, ["9"] = true, ["35"] = true, ["49"] = true, ["56"] = true,
+                       ["34"] = true, ["52"] = true, ["10"] = true }
+    local function fields_of(raw)
+      local out = {}
+      for tag, value in raw:gsub("\1", "|"):gmatch("(%d+)=([^|]*)|") do
+        if not standard[tag] then out[#out + 1] = tag .. "=" .. value end
+      end
+      return out
+    end
+    -- The same table as the C encoder (fixlua.message) writes it.
+    local function as_c_writes(t) return fields_of(tostring(fixlua.message(t))) end
+
+    local function report(i, v)
+      return { MsgType = "8", OrderID = "O" .. i, ExecID = "E" .. i, ExecType = "TRADE",
+               OrdStatus = "FILLED", Side = "1", Symbol = "IBM", OrderQty = v, LastQty = 5,
+               LastPx = 143.25, LeavesQty = 0, CumQty = v, AvgPx = -0.5, ClOrdID = "C" .. i,
+               OnBehalfOfCompID = "DESK", [20000001] = "wide", [58] = i % 2 == 0 }
+    end
+
+    it("writes what the C encoder writes, once compiled and for every fallback", function()
+      local got, _, ini = pair_recording()
+      local stats = require("fixlua.shape").stats
+      local compiled = stats.compiled
+      local sent = {}
+      local function send(t)
+        sent[#sent + 1] = as_c_writes(t)
+        assert(ini:send(t))
+      end
+      for i = 1, 6 do send(report(i, i * 100)) end
+      assert.is_true(stats.compiled > compiled, "the repeated shape was compiled")
+      -- The same shape with other kinds of values, an added key, a key left out, the keys set in
+      -- another order: each must still be written as the C encoder writes it.
+      local t = report(7, "700")
+      t.LastQty = "6"
+      send(t)
+      t = report(8, 800)
+      t.AvgPx = nil
+      send(t)
+      t = report(9, 900)
+      t.Account = "AC9"
+      send(t)
+      t = report(9, 950)
+      t.Symbol = nil
+      t.Account = "AC9"
+      send(t)
+      t = report(10, 1000)
+      t.ExecType = "F"
+      t.OrdStatus = "2"
+      send(t)
+      t = report(11, 1100)
+      t[58] = "a text"
+      send(t)
+      t = {}
+      for k, v in pairs(report(12, 1200)) do t[k] = v end
+      send(t)
+      t = report(13, 1.5e15)
+      send(t)
+      send(report(14, 1400))
+      H.step_until(eng, function() return #got.msgs == #sent end, "the reports")
+      for i = 1, #sent do
+        assert.same(sent[i], fields_of(got.msgs[i]:raw()))
+      end
+      assert.equals("115=DESK", fields_of(got.msgs[1]:raw())[1])
+    end)
+
+    it("leaves to the C encoder, with its errors, what a compiled shape cannot write", function()
+      local got, _, ini = pair_recording()
+      for i = 1, 4 do assert(ini:send(report(i, 1))) end
+      local t = report(5, 1)
+      t.ClOrdID = "a\1b"
+      assert.has_error(function() ini:send(t) end,
+                       "fixlua: value of field 11 (ClOrdID) contains SOH")
+      t = report(6, 1)
+      t.ClOrdID = ""
+      assert.has_error(function() ini:send(t) end,
+                       "fixlua: empty value for field 11 (ClOrdID): FIX has no empty values")
+      t = report(7, 1)
+      t.OrderQty = 0 / 0
+      assert.has_error(function() ini:send(t) end,
+                       "fixlua: field 38 (OrderQty): NaN is not a value FIX can carry")
+      t = report(8, 1)
+      t.Symbol = { "IBM" }
+      assert.has_error(function() ini:send(t) end)
+      -- Nothing of the refused reports went out, and the shape still sends.
+      assert(ini:send(report(9, 2)))
+      H.step_until(eng, function() return #got.msgs == 5 end, "the reports")
+      assert.equals("C9", got.msgs[5].ClOrdID)
+      assert.equals(got.msgs[4]:seq() + 1, got.msgs[5]:seq())
+    end)
+
+    it("writes a long value past the arena's first room", function()
+      local got, _, ini = pair_recording()
+      for i = 1, 3 do assert(ini:send(report(i, 1))) end
+      local t = report(4, 1)
+      t.ClOrdID = ("x"):rep(9000)
+      assert(ini:send(t))
+      assert(ini:send(report(5, 1)))
+      H.step_until(eng, function() return #got.msgs == 5 end, "the reports")
+      assert.equals(9000, #got.msgs[4].ClOrdID)
+      assert.same(as_c_writes(report(5, 1)), fields_of(got.msgs[5]:raw()))
+    end)
+
+    it("stops compiling after a bounded number of shapes, and still sends each right", function()
+      local got, _, ini = pair_recording()
+      local stats = require("fixlua.shape").stats
+      local compiled, sent = stats.compiled, {}
+      -- Tables whose keys differ from one pair of sends to the next: each pair compiles.
+      for i = 1, 100 do
+        local t = { MsgType = "D", ClOrdID = "C" .. i, Symbol = "IBM", [20000000 + i] = "x" }
+        for _ = 1, 2 do
+          sent[#sent + 1] = as_c_writes(t)
+          assert(ini:send(t))
+        end
+      end
+      assert.is_true(stats.compiled - compiled <= 64,
+                     "at most 64 shapes a session, got " .. stats.compiled - compiled)
+      assert.is_true(stats.compiled - compiled >= 32, "shapes were compiled")
+      H.step_until(eng, function() return #got.msgs == #sent end, "the orders")
+      for i = 1, #sent do assert.same(sent[i], fields_of(got.msgs[i]:raw())) end
+    end)
+  end)
 end)

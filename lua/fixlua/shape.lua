@@ -1,0 +1,114 @@
+-- fixlua.shape — a writer compiled for one shape of table that session:send keeps seeing.
+--
+-- A table built by the same constructor has the same keys, and pairs() yields them in the same
+-- order. For such a shape this module generates straight-line Lua: one block per field, in the
+-- order the fields go on the wire (extra header fields first, then by tag, ties in pairs order,
+-- as the C encoder and send_items sort them), each reading its key as a constant. LuaJIT then
+-- compiles every field's own path, where the general loop of fast.lua takes a side exit each
+-- time the kind of value changes from one field to the next; and the fields come out already
+-- in order, so C sends the arena as it is instead of sorting and copying it.
+--
+-- The writer declines (returns nothing) for whatever the general path must see: a value of
+-- another type than the ones it writes, an empty string, a number FIX cannot carry, or too
+-- little room. fast.lua then runs the general loop, which grows the arena or leaves the table
+-- to the C encoder, which raises.
+local ffi = require "ffi"
+
+local format, concat, tostring = string.format, table.concat, tostring
+
+local M = {}
+
+-- Bigger tables stay with the general loop: the writer of a very wide shape would no longer
+-- fit in one trace.
+M.max_fields = 40
+
+-- Writers compiled in this Lua state: one table per state however often this module is
+-- loaded (busted reloads modules per spec file; the encoder that compiles is the first one).
+local registry = debug.getregistry()
+registry["fixlua.shape.stats"] = registry["fixlua.shape.stats"] or { compiled = 0 }
+M.stats = registry["fixlua.shape.stats"]
+
+local function key_literal(k)
+  if type(k) == "string" then return format("%q", k) end
+  return format("%d", k)
+end
+
+-- The code of one field: v is its value, the prefix ("tag=") is P<i> or a constant word.
+local function field_code(out, i, k, info, slack)
+  local plen = info.plen
+  local prefix
+  if info.wide == 0 then
+    prefix = format("ffi_cast(u64p, p + pos)[0] = %s", tostring(info.prefix8))
+  else
+    prefix = format("ffi_copy(p + pos, P%d, %d)", i, plen)
+  end
+  out[#out + 1] = format("v = t[%s]; tv = type(v)", key_literal(k))
+  out[#out + 1] = "if tv == 'boolean' then v, tv = v and 'Y' or 'N', 'string' end"
+  if info.has_enums ~= 0 then
+    out[#out + 1] = format("if tv == 'string' then v = E%d[v] or v end", i)
+  end
+  out[#out + 1] = "if tv == 'string' then"
+  out[#out + 1] = format("  n = #v; if n == 0 or pos + n > cap - %d then return end", plen + 1 + slack)
+  out[#out + 1] = "  " .. prefix
+  out[#out + 1] = format("  ffi_copy(p + pos + %d, v, n); pos = pos + %d + n", plen, plen)
+  if info.timestamp == 0 then
+    out[#out + 1] = "elseif tv == 'number' and v < max_number and v > -max_number then"
+    out[#out + 1] = format("  if pos > cap - %d then return end", plen + 65 + slack)
+    out[#out + 1] = "  " .. prefix
+    out[#out + 1] = format("  pos = pos + %d; pos = pos + tonumber(format_number(p + pos, v))", plen)
+  end
+  out[#out + 1] = "else return end"
+  out[#out + 1] = "p[pos] = 1; pos = pos + 1"
+end
+
+-- The writer of the keys keys[1..n] (pairs order) whose field descriptions are fields[key]
+-- (fast.lua's info_t), enums[key] and prefixes[key]; nil when the shape is not one to compile.
+-- It is called as write(t, p, cap) with the arena and its size and returns the bytes written and
+-- the length of the extra header fields, or nothing to decline. env holds what the code uses:
+-- ffi_cast, ffi_copy, u64p, format_number, max_number, slack.
+function M.compile(keys, n, fields, enums, prefixes, env)
+  if n > M.max_fields then return nil end
+  local order = {}
+  for i = 1, n do
+    local info = fields[keys[i]]
+    if info == nil or info.kind == 2 then return nil end
+    if info.kind ~= 3 then -- MsgType is the engine's to write
+      order[#order + 1] = { k = keys[i], info = info, header = info.kind == 1 and 0 or 1,
+                            tag = info.tag, index = i }
+    end
+  end
+  if #order == 0 then return nil end
+  table.sort(order, function(a, b)
+    if a.header ~= b.header then return a.header < b.header end
+    if a.tag ~= b.tag then return a.tag < b.tag end
+    return a.index < b.index
+  end)
+  local up = { E = {}, P = {} }
+  local out = {
+    "local ffi_cast, ffi_copy, u64p, format_number, max_number, up = ...",
+    "local type, tonumber = type, tonumber",
+  }
+  for i, f in ipairs(order) do
+    if f.info.has_enums ~= 0 then
+      up.E[i] = enums[f.k]
+      out[#out + 1] = format("local E%d = up.E[%d]", i, i)
+    end
+    if f.info.wide ~= 0 then
+      up.P[i] = prefixes[f.k]
+      out[#out + 1] = format("local P%d = up.P[%d]", i, i)
+    end
+  end
+  out[#out + 1] = "return function(t, p, cap)"
+  out[#out + 1] = "local pos, hl, v, tv, n = 0, 0"
+  for i, f in ipairs(order) do
+    field_code(out, i, f.k, f.info, env.slack)
+    if f.header == 0 then out[#out + 1] = "hl = pos" end
+  end
+  out[#out + 1] = "return pos, hl"
+  out[#out + 1] = "end"
+  local chunk = assert(load(concat(out, "\n"), "=fixlua.shape"))
+  M.stats.compiled = M.stats.compiled + 1
+  return chunk(env.ffi_cast, env.ffi_copy, env.u64p, env.format_number, env.max_number, up), #order
+end
+
+return M
