@@ -7,6 +7,7 @@
  * logged once, here, as "<ident> <callback>: <message>\n<traceback>"; the caller applies the
  * fail-closed default (SCRIPTING.md, "Failure policy"). Uses fl_lua_msg.c for the views. */
 #include "fl_lua.h"
+#include "fl_lua_heap.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -613,8 +614,9 @@ int fl_lua_vm_new_file(const char *path, struct fl_dict *dict, fl_lua_log_fn log
     if (!vm)
         return FL_ENOMEM;
     snprintf(vm->source, sizeof vm->source, "%s", path);
-    lua_State *L = luaL_newstate();
+    lua_State *L = fl_lua_heap_newstate(&vm->heap);
     if (!L) {
+        fl_lua_heap_free(vm->heap);
         free(vm);
         return FL_ENOMEM;
     }
@@ -631,6 +633,7 @@ int fl_lua_vm_new_file(const char *path, struct fl_dict *dict, fl_lua_log_fn log
             snprintf(errbuf, errlen, "%s",
                      lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot load the script");
         lua_close(L);
+        fl_lua_heap_free(vm->heap);
         free(vm);
         return FL_EINVAL;
     }
@@ -710,6 +713,7 @@ void fl_lua_vm_free(struct fl_lua_vm *vm)
         return;
     if (vm->own) {
         lua_close(vm->own);
+        fl_lua_heap_free(vm->heap);
     } else if (vm->L) {
         lua_State *L = fl_lua_vm_state(vm);
         for (int i = 0; i < FL_LUA_MAX_DEPTH; i++) {

@@ -165,6 +165,7 @@ typedef void (*fl_lua_log_fn)(void *ctx, const char *level, const char *text);
 struct fl_lua_vm {
     lua_State *L;                  /* the state callbacks run on (owned, or the host thread) */
     lua_State *own;                /* non-NULL when the vm owns its state */
+    struct fl_lua_heap *heap;      /* own's allocator (fl_lua_heap.h), or NULL */
     lua_State **host_L;            /* shared mode: where the current host thread is recorded */
     struct fl_lua_ctx *ctx;        /* context of L's global state */
     uint64_t present;              /* bit per enum fl_lua_cb the script defines */
