@@ -71,18 +71,13 @@ static inline void give(struct fl_lua_heap *h, void *p, size_t n)
     h->free[c] = b;
 }
 
-void *fl_lua_heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+/* Everything but taking a listed block and giving one back. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void *
+alloc_slow(struct fl_lua_heap *h, void *ptr, size_t osize, size_t nsize)
 {
-    struct fl_lua_heap *h = ud;
-#ifdef HEAP_ALL_MALLOC
-    (void)h;
-    (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, nsize);
-#else
     if (!ptr)
         return nsize == 0 ? NULL : nsize <= FL_LUA_HEAP_SMALL ? take(h, nsize) : malloc(nsize);
     if (nsize == 0) {
@@ -111,6 +106,35 @@ void *fl_lua_heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     else
         free(ptr);
     return q;
+}
+
+void *fl_lua_heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct fl_lua_heap *h = ud;
+#ifdef HEAP_ALL_MALLOC
+    (void)h;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, nsize);
+#else
+    /* The two calls of every message, kept free of calls so that they need no stack frame. */
+    if (!ptr) {
+        if (nsize - 1 < FL_LUA_HEAP_SMALL) { /* 1..FL_LUA_HEAP_SMALL */
+            size_t c = class_of(nsize);
+            struct free_block *b = h->free[c];
+            if (b) {
+                h->free[c] = b->next;
+                return b;
+            }
+        }
+    } else if (nsize == 0 && osize <= FL_LUA_HEAP_SMALL) {
+        give(h, ptr, osize);
+        return NULL;
+    }
+    return alloc_slow(h, ptr, osize, nsize);
 #endif
 }
 
