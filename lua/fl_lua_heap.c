@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HEAP_ALL_MALLOC 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HEAP_ALL_MALLOC 1
-#endif
-#endif
-
 #define GRAIN 16u
 #define NCLASSES (FL_LUA_HEAP_SMALL / GRAIN)
 #define CHUNK_BYTES (64u * 1024u)
@@ -33,6 +25,7 @@ struct fl_lua_heap {
     struct chunk *chunks;
 };
 
+#if FL_LUA_HEAP_POOLED
 static inline size_t class_of(size_t n)
 {
     return (n + GRAIN - 1) / GRAIN;
@@ -108,10 +101,12 @@ alloc_slow(struct fl_lua_heap *h, void *ptr, size_t osize, size_t nsize)
     return q;
 }
 
+#endif
+
 void *fl_lua_heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct fl_lua_heap *h = ud;
-#ifdef HEAP_ALL_MALLOC
+#if !FL_LUA_HEAP_POOLED
     (void)h;
     (void)osize;
     if (nsize == 0) {

@@ -6,7 +6,7 @@
  * carved from 64 KB chunks: taking and giving back a block is a pop and a push, with no
  * coalescing or bin search. Larger blocks go to malloc. Freed blocks stay in their lists until
  * the state closes, so a state's footprint is its peak; the chunks go with the heap.
- * Under AddressSanitizer every block is malloc'd, so the sanitizer sees the Lua heap too. */
+ */
 #ifndef FL_LUA_HEAP_H
 #define FL_LUA_HEAP_H
 
@@ -14,6 +14,18 @@
 #include <stddef.h>
 
 #define FL_LUA_HEAP_SMALL 1024
+
+/* 0 under AddressSanitizer: every block is malloc'd, so the sanitizer sees the Lua heap. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FL_LUA_HEAP_POOLED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FL_LUA_HEAP_POOLED 0
+#endif
+#endif
+#ifndef FL_LUA_HEAP_POOLED
+#define FL_LUA_HEAP_POOLED 1
+#endif
 
 struct fl_lua_heap;
 
