@@ -9,7 +9,7 @@
 local ffi = require "ffi"
 local shape = require "fixlua.shape"
 
-local type, pairs, tonumber, setmetatable = type, pairs, tonumber, setmetatable
+local type, pairs, tonumber, setmetatable, getmetatable = type, pairs, tonumber, setmetatable, getmetatable
 local raw_metatable = require("debug").getmetatable
 local ffi_string, ffi_copy, ffi_cast = ffi.string, ffi.copy, ffi.cast
 
@@ -208,7 +208,7 @@ local function install_send(fs)
   -- a table of the same MsgType with the same keys in the same order, twice running, has its
   -- shape compiled. A session compiles at most max_compiled shapes, so a script whose tables
   -- keep changing costs a bounded amount of code generation.
-  local seen, max_compiled = {}, 64
+  local seen, max_compiled, shape_stats = {}, 64, shape.stats
   local shape_env = { ffi_cast = ffi_cast, ffi_copy = ffi_copy, u64p = u64p,
                       format_number = format_number, max_number = max_number, slack = slack }
   local function learn(cache, wire, nk)
@@ -241,10 +241,10 @@ local function install_send(fs)
   end
 
   -- The cache of a session and the wire MsgType of table t, or nil when either is not known
-  -- yet (the encoder then finds them).
+  -- yet or t has a metatable (the encoder then finds them, and writes t with the general loop).
   local function known(session, t)
     local cache = caches[session]
-    if cache == nil then return nil end
+    if cache == nil or getmetatable(t) ~= nil then return nil end
     local msg_type = t.MsgType
     if msg_type == nil then msg_type = t[35] end
     return cache, cache.types[msg_type]
@@ -257,7 +257,11 @@ local function install_send(fs)
   -- compiled in a function it calls. The loop's own prologue runs in the interpreter, since
   -- it is entered from C, so what can be done before it is done by session:send, compiled.)
   local function encode(session, t, cache, wire)
+    -- (known() above passes no wire for a table with a metatable; getmetatable() is nil
+    -- exactly when there is none)
+    local plain = true
     if wire == nil then
+      plain = getmetatable(t) == nil
       cache = caches[session]
       if cache == nil then
         cache = { fields = {}, types = {}, enums = {}, prefixes = {}, shapes = {},
@@ -275,14 +279,20 @@ local function install_send(fs)
     end
     -- The shape of this MsgType that this session sends, when t has exactly its keys: its
     -- compiled writer (shape.lua), whose output C sends as it is. The writer declines a key it
-    -- finds nil, so with as many keys as the shape, t has the shape's keys and no other.
+    -- finds nil, and a shape has no two keys of one tag, so with as many keys as the shape
+    -- (one of them t's MsgType, which gave `wire`), t has the shape's keys and no other. Only
+    -- for tables without a metatable: the writer's reads are then raw, as pairs() is, and run
+    -- no code of the script's (which could send, and move the arena, in the middle).
     local shape = cache.shapes[wire]
-    if shape ~= nil then
+    if shape ~= nil and plain then
       local nk = 0
       for _ in pairs(t) do nk = nk + 1 end
       if nk == shape.n then
         local len, hl = shape.write(t, arena, arena_cap)
-        if len ~= nil then return wire, shape.fields, len, hl end
+        if len ~= nil then
+          shape_stats.written = shape_stats.written + 1
+          return wire, shape.fields, len, hl
+        end
       end
     end
     local fields = cache.fields
@@ -339,7 +349,7 @@ local function install_send(fs)
         n = n + 1
       end
     end
-    if cache.compiled < max_compiled then learn(cache, wire, nk) end
+    if plain and cache.compiled < max_compiled then learn(cache, wire, nk) end
     return wire, n
   end
   local c_send = fs.make_send(encode)

@@ -22,10 +22,10 @@ local M = {}
 -- fit in one trace.
 M.max_fields = 40
 
--- Writers compiled in this Lua state: one table per state however often this module is
+-- Writers compiled, and messages they wrote, in this Lua state: one table per state however often this module is
 -- loaded (busted reloads modules per spec file; the encoder that compiles is the first one).
 local registry = debug.getregistry()
-registry["fixlua.shape.stats"] = registry["fixlua.shape.stats"] or { compiled = 0 }
+registry["fixlua.shape.stats"] = registry["fixlua.shape.stats"] or { compiled = 0, written = 0 }
 M.stats = registry["fixlua.shape.stats"]
 
 local function key_literal(k)
@@ -43,10 +43,10 @@ local function field_code(out, i, k, info, slack)
     prefix = format("ffi_copy(p + pos, P%d, %d)", i, plen)
   end
   out[#out + 1] = format("v = t[%s]; tv = type(v)", key_literal(k))
-  out[#out + 1] = "if tv == 'boolean' then v, tv = v and 'Y' or 'N', 'string' end"
-  if info.has_enums ~= 0 then
+  if info.has_enums ~= 0 then -- names of values; a boolean is Y or N as it is
     out[#out + 1] = format("if tv == 'string' then v = E%d[v] or v end", i)
   end
+  out[#out + 1] = "if tv == 'boolean' then v, tv = v and 'Y' or 'N', 'string' end"
   out[#out + 1] = "if tv == 'string' then"
   out[#out + 1] = format("  n = #v; if n == 0 or pos + n > cap - %d then return end", plen + 1 + slack)
   out[#out + 1] = "  " .. prefix
@@ -68,10 +68,14 @@ end
 -- ffi_cast, ffi_copy, u64p, format_number, max_number, slack.
 function M.compile(keys, n, fields, enums, prefixes, env)
   if n > M.max_fields then return nil end
-  local order = {}
+  -- A table that names one tag twice (Symbol and [55], MsgType and [35]) stays with the
+  -- general loop: which of the two comes first depends on that table's own iteration order, and
+  -- a key the writer does not read would make counting keys no proof of the key set.
+  local order, tags = {}, {}
   for i = 1, n do
     local info = fields[keys[i]]
-    if info == nil or info.kind == 2 then return nil end
+    if info == nil or info.kind == 2 or tags[info.tag] then return nil end
+    tags[info.tag] = true
     if info.kind ~= 3 then -- MsgType is the engine's to write
       order[#order + 1] = { k = keys[i], info = info, header = info.kind == 1 and 0 or 1,
                             tag = info.tag, index = i }

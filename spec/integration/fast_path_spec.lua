@@ -247,8 +247,10 @@ describe("compiled send and read paths", function()
         sent[#sent + 1] = as_c_writes(t)
         assert(ini:send(t))
       end
+      local written = stats.written
       for i = 1, 6 do send(report(i, i * 100)) end
       assert.is_true(stats.compiled > compiled, "the repeated shape was compiled")
+      assert.is_true(stats.written >= written + 4, "the compiled writer wrote the last four")
       -- The same shape with other kinds of values, an added key, a key left out, the keys set in
       -- another order: each must still be written as the C encoder writes it.
       local t = report(7, "700")
@@ -282,6 +284,40 @@ describe("compiled send and read paths", function()
         assert.same(sent[i], fields_of(got.msgs[i]:raw()))
       end
       assert.equals("115=DESK", fields_of(got.msgs[1]:raw())[1])
+    end)
+
+    it("writes tables with a metatable, or naming a tag twice, as the C encoder does", function()
+      local got, _, ini = pair_recording()
+      local sent = {}
+      local function send(t)
+        sent[#sent + 1] = as_c_writes(t)
+        assert(ini:send(t))
+      end
+      for i = 1, 3 do send{ MsgType = "D", ClOrdID = "C" .. i, Symbol = "IBM", Side = "1" } end
+      -- As many keys as the shape, one of them missing but supplied by __index: the table's own
+      -- keys are what is sent.
+      send(setmetatable({ MsgType = "D", ClOrdID = "M1", Symbol = "IBM", Price = 5 },
+                        { __index = { Side = "2" } }))
+      -- An __index function that sends in the middle of a send.
+      send(setmetatable({ MsgType = "D", ClOrdID = "M2", Symbol = "IBM", Text = "t" },
+                        { __index = function()
+                            assert(ini:send{ MsgType = "D", ClOrdID = "INNER", Text = ("q"):rep(20000) })
+                            return "1"
+                          end }))
+      send{ MsgType = "D", ClOrdID = "C4", Symbol = "IBM", Side = "1" }
+      -- MsgType given twice, then a table of as many keys with another one.
+      for i = 1, 3 do send{ MsgType = "D", [35] = "D", ClOrdID = "T" .. i, Symbol = "IBM" } end
+      send{ MsgType = "D", ClOrdID = "T4", Symbol = "IBM", Side = "1" }
+      -- A tag named twice, by name and by number, in another order from one table to the next.
+      local function account(i, first)
+        local t = { MsgType = "D", ClOrdID = "A" .. i }
+        if first then t[1] = "NUM" t.Account = "NAME" else t.Account = "NAME" t[1] = "NUM" end
+        return t
+      end
+      for i = 1, 3 do send(account(i, false)) end
+      send(account(4, true))
+      H.step_until(eng, function() return #got.msgs == #sent end, "the orders")
+      for i = 1, #sent do assert.same(sent[i], fields_of(got.msgs[i]:raw())) end
     end)
 
     it("leaves to the C encoder, with its errors, what a compiled shape cannot write", function()
