@@ -8,60 +8,116 @@
 
 #define GRAIN 16u
 #define NCLASSES (FL_LUA_HEAP_SMALL / GRAIN)
-#define CHUNK_BYTES (64u * 1024u)
 
 struct free_block {
     struct free_block *next;
 };
 
-struct chunk {
-    struct chunk *next;
-    /* the blocks follow, from the first GRAIN-aligned offset */
-};
-
 struct fl_lua_heap {
     struct free_block *free[NCLASSES + 1]; /* by class: blocks of class * GRAIN bytes */
-    char *bump, *bump_end;                 /* the unused rest of the newest chunk */
-    struct chunk *chunks;
+    size_t cached;                         /* bytes in the lists */
+    size_t held;                           /* bytes malloc'd: the state's and the lists' */
+    size_t trim_class;                     /* the class trim() takes from first */
 };
 
-#if FL_LUA_HEAP_POOLED
+size_t fl_lua_heap_cached(const struct fl_lua_heap *h)
+{
+    return h ? h->cached : 0;
+}
+
+size_t fl_lua_heap_in_use(const struct fl_lua_heap *h)
+{
+    return h ? h->held - h->cached : 0;
+}
+
 static inline size_t class_of(size_t n)
 {
     return (n + GRAIN - 1) / GRAIN;
+}
+
+/* The lists may hold as much as the state holds, and FL_LUA_HEAP_CACHE_MIN at least: whether
+ * they may take `size` more bytes (given back by the state). Only the lists' count changes on
+ * the way of every message; `held` moves with malloc and free. */
+static inline int may_list(const struct fl_lua_heap *h, size_t size)
+{
+    size_t listed = h->cached + size;
+    return listed <= FL_LUA_HEAP_CACHE_MIN || 2 * listed <= h->held;
+}
+
+static inline int over_limit(const struct fl_lua_heap *h)
+{
+    return h->cached > FL_LUA_HEAP_CACHE_MIN && 2 * h->cached > h->held;
+}
+
+#if FL_LUA_HEAP_POOLED
+/* Gives listed blocks back to malloc, from class to class, until the lists are within their
+ * limit again. Each block is given back at most once for each time it was listed, so this
+ * costs nothing extra over time. */
+static void trim(struct fl_lua_heap *h)
+{
+    while (over_limit(h)) {
+        size_t c = 1 + h->trim_class % NCLASSES;
+        struct free_block *b = h->free[c];
+        if (!b) {
+            h->trim_class = c; /* the next class */
+            continue;
+        }
+        h->free[c] = b->next;
+        h->cached -= c * GRAIN;
+        h->held -= c * GRAIN;
+        free(b);
+    }
 }
 
 static void *take(struct fl_lua_heap *h, size_t n)
 {
     size_t c = class_of(n);
     struct free_block *b = h->free[c];
+    void *p;
     if (b) {
         h->free[c] = b->next;
-        return b;
-    }
-    size_t size = c * GRAIN;
-    if ((size_t)(h->bump_end - h->bump) < size) {
-        /* What is left of the old chunk (less than a block of this size) is not used. */
-        struct chunk *k = malloc(CHUNK_BYTES);
-        if (!k)
+        h->cached -= c * GRAIN;
+        p = b;
+    } else {
+        p = malloc(c * GRAIN);
+        if (!p)
             return NULL;
-        k->next = h->chunks;
-        h->chunks = k;
-        uintptr_t first = ((uintptr_t)(k + 1) + GRAIN - 1) & ~(uintptr_t)(GRAIN - 1);
-        h->bump = (char *)first;
-        h->bump_end = (char *)k + CHUNK_BYTES;
+        h->held += c * GRAIN;
     }
-    void *p = h->bump;
-    h->bump += size;
     return p;
 }
 
-static inline void give(struct fl_lua_heap *h, void *p, size_t n)
+static void give(struct fl_lua_heap *h, void *p, size_t n)
 {
-    struct free_block *b = p;
-    size_t c = class_of(n);
-    b->next = h->free[c];
-    h->free[c] = b;
+    size_t c = class_of(n), size = c * GRAIN;
+    if (may_list(h, size)) {
+        struct free_block *b = p;
+        b->next = h->free[c];
+        h->free[c] = b;
+        h->cached += size;
+        return;
+    }
+    /* Over the limit (the state has shrunk, or garbage of other sizes fills the lists): this
+     * block goes back to malloc, and so do listed ones, so the lists follow the state down
+     * instead of keeping every size's peak. */
+    free(p);
+    h->held -= size;
+    trim(h);
+}
+
+static void *take_large(struct fl_lua_heap *h, size_t n)
+{
+    void *p = malloc(n);
+    if (p)
+        h->held += n;
+    return p;
+}
+
+static void give_large(struct fl_lua_heap *h, void *p, size_t n)
+{
+    h->held -= n;
+    free(p);
+    trim(h);
 }
 
 /* Everything but taking a listed block and giving one back. */
@@ -72,48 +128,60 @@ static void *
 alloc_slow(struct fl_lua_heap *h, void *ptr, size_t osize, size_t nsize)
 {
     if (!ptr)
-        return nsize == 0 ? NULL : nsize <= FL_LUA_HEAP_SMALL ? take(h, nsize) : malloc(nsize);
+        return nsize == 0 ? NULL : nsize <= FL_LUA_HEAP_SMALL ? take(h, nsize) : take_large(h, nsize);
     if (nsize == 0) {
         if (osize <= FL_LUA_HEAP_SMALL)
             give(h, ptr, osize);
         else
-            free(ptr);
+            give_large(h, ptr, osize);
         return NULL;
     }
-    if (osize > FL_LUA_HEAP_SMALL && nsize > FL_LUA_HEAP_SMALL)
-        return realloc(ptr, nsize);
+    if (osize > FL_LUA_HEAP_SMALL && nsize > FL_LUA_HEAP_SMALL) {
+        void *q = realloc(ptr, nsize);
+        if (!q) /* Lua counts on shrinking never failing: the block stays, big enough */
+            return nsize < osize ? ptr : NULL;
+        h->held = h->held - osize + nsize;
+        trim(h);
+        return q;
+    }
     if (osize <= FL_LUA_HEAP_SMALL && nsize <= FL_LUA_HEAP_SMALL &&
         class_of(osize) == class_of(nsize))
         return ptr;
-    void *q = nsize <= FL_LUA_HEAP_SMALL ? take(h, nsize) : malloc(nsize);
+    void *q = nsize <= FL_LUA_HEAP_SMALL ? take(h, nsize) : take_large(h, nsize);
     if (!q) {
-        /* Lua counts on shrinking never failing: the block stays where it is, big enough, and
-         * is given back later as a block of the smaller size (a malloc'd one then stays in the
-         * lists until the heap is freed, which does not free it: out of memory, a small leak
-         * beats a failed shrink). */
-        return nsize < osize ? ptr : NULL;
+        /* Lua counts on shrinking never failing: the block stays where it is, big enough. It
+         * is then accounted, and given back, as a block of the smaller size: malloc'd either
+         * way, so the lists may hold it. (The bytes it has beyond that size stay unused and
+         * uncounted until it is freed: out of memory, that beats a failed shrink.) */
+        if (nsize >= osize)
+            return NULL;
+        h->held -= osize <= FL_LUA_HEAP_SMALL ? class_of(osize) * GRAIN : osize;
+        h->held += class_of(nsize) * GRAIN;
+        return ptr;
     }
     memcpy(q, ptr, osize < nsize ? osize : nsize);
     if (osize <= FL_LUA_HEAP_SMALL)
         give(h, ptr, osize);
     else
-        free(ptr);
+        give_large(h, ptr, osize);
     return q;
 }
-
 #endif
 
 void *fl_lua_heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct fl_lua_heap *h = ud;
 #if !FL_LUA_HEAP_POOLED
-    (void)h;
-    (void)osize;
     if (nsize == 0) {
         free(ptr);
+        h->held -= osize;
         return NULL;
     }
-    return realloc(ptr, nsize);
+    void *q = realloc(ptr, nsize);
+    if (!q)
+        return nsize < osize ? ptr : NULL;
+    h->held = h->held - osize + nsize;
+    return q;
 #else
     /* The two calls of every message, kept free of calls so that they need no stack frame. */
     if (!ptr) {
@@ -122,12 +190,19 @@ void *fl_lua_heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             struct free_block *b = h->free[c];
             if (b) {
                 h->free[c] = b->next;
+                h->cached -= c * GRAIN;
                 return b;
             }
         }
     } else if (nsize == 0 && osize <= FL_LUA_HEAP_SMALL) {
-        give(h, ptr, osize);
-        return NULL;
+        size_t c = class_of(osize), size = c * GRAIN;
+        if (may_list(h, size)) {
+            struct free_block *b = ptr;
+            b->next = h->free[c];
+            h->free[c] = b;
+            h->cached += size;
+            return NULL;
+        }
     }
     return alloc_slow(h, ptr, osize, nsize);
 #endif
@@ -142,11 +217,13 @@ void fl_lua_heap_free(struct fl_lua_heap *h)
 {
     if (!h)
         return;
-    struct chunk *k = h->chunks;
-    while (k) {
-        struct chunk *next = k->next;
-        free(k);
-        k = next;
+    for (size_t c = 1; c <= NCLASSES; c++) {
+        struct free_block *b = h->free[c];
+        while (b) {
+            struct free_block *next = b->next;
+            free(b);
+            b = next;
+        }
     }
     free(h);
 }

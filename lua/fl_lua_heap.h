@@ -2,11 +2,12 @@
  *
  * Most of what a script allocates per message is small and dies within the callback (the
  * table it sends, a string or two, the message view), and the collector frees it in bulk.
- * A heap per state keeps a free list per 16-byte size class up to FL_LUA_HEAP_SMALL bytes,
- * carved from 64 KB chunks: taking and giving back a block is a pop and a push, with no
- * coalescing or bin search. Larger blocks go to malloc. Freed blocks stay in their lists until
- * the state closes, so a state's footprint is its peak; the chunks go with the heap.
- */
+ * A heap per state keeps the small blocks it is given back (up to FL_LUA_HEAP_SMALL bytes) in a
+ * list per 16-byte size class, and hands them out again: the garbage of one message is memory
+ * for the next with a pop and a push, where malloc or LuaJIT's own allocator search bins and
+ * coalesce. The lists hold at most as many bytes as the state itself holds, and
+ * FL_LUA_HEAP_CACHE_MIN at least; past that, blocks go back to malloc, and the lists shrink as
+ * the state does. Larger blocks are malloc's. */
 #ifndef FL_LUA_HEAP_H
 #define FL_LUA_HEAP_H
 
@@ -14,8 +15,10 @@
 #include <stddef.h>
 
 #define FL_LUA_HEAP_SMALL 1024
+#define FL_LUA_HEAP_CACHE_MIN (1024u * 1024u)
 
-/* 0 under AddressSanitizer: every block is malloc'd, so the sanitizer sees the Lua heap. */
+/* 0 under AddressSanitizer: every block is malloc'd and freed at once, so the sanitizer sees
+ * the Lua heap as it is. */
 #if defined(__SANITIZE_ADDRESS__)
 #define FL_LUA_HEAP_POOLED 0
 #elif defined(__has_feature)
@@ -35,6 +38,10 @@ struct fl_lua_heap;
 lua_State *fl_lua_heap_newstate(struct fl_lua_heap **heap);
 
 void fl_lua_heap_free(struct fl_lua_heap *h);
+
+/* Bytes the state holds (small blocks counted by their class), and bytes kept in the lists. */
+size_t fl_lua_heap_in_use(const struct fl_lua_heap *h);
+size_t fl_lua_heap_cached(const struct fl_lua_heap *h);
 
 /* The lua_Alloc function, for tests. */
 void *fl_lua_heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize);

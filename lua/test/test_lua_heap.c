@@ -203,19 +203,23 @@ FL_TEST(blocks_come_back_by_class_and_reallocation_keeps_contents)
     char *g = fl_lua_heap_alloc(h, NULL, 0, 200);
     FL_CHECK(g != NULL);
     FL_CHECK(!FL_LUA_HEAP_POOLED || g == c);
-    if (!FL_LUA_HEAP_POOLED)
-        fl_lua_heap_alloc(h, g, 200, 0);
-    /* Many blocks of every class: distinct, aligned, writable (chunks keep coming). */
+    fl_lua_heap_alloc(h, g, 200, 0);
+    /* Many blocks of every class: distinct, aligned, each keeping what was written to it. */
     for (size_t n = 1; n <= FL_LUA_HEAP_SMALL; n += 7) {
         for (int k = 0; k < 100; k++) {
             char *p = fl_lua_heap_alloc(h, NULL, 0, n);
             FL_CHECK(p != NULL && ((uintptr_t)p & 15) == 0);
             memset(p, k, n);
+            FL_CHECK(nmany == 0 || p != many[nmany - 1]);
             many[nmany] = p;
             sizes[nmany++] = n;
         }
     }
     FL_CHECK(fl_lua_heap_alloc(h, f, 16, 0) == NULL);
+    /* Every block kept what was written to it: none overlaps another. */
+    for (size_t i = 0; i < nmany; i++)
+        for (size_t j = 0; j < sizes[i]; j++)
+            FL_CHECK(many[i][j] == (char)(i % 100));
 end:
     while (nmany > 0) {
         nmany--;
@@ -224,11 +228,52 @@ end:
     fl_lua_heap_free(h);
 }
 
+/* A state whose garbage changes size from phase to phase: the lists must follow the state down
+ * after each phase, not keep every size's peak. */
+FL_TEST(the_lists_shrink_with_the_state)
+{
+    struct fl_lua_heap *h = NULL;
+    lua_State *L = fl_lua_heap_newstate(&h);
+    FL_CHECK(L != NULL && h != NULL);
+    luaL_openlibs(L);
+    static const int lengths[] = {8, 40, 150, 700, 24};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        /* about 6 MB of strings of this length, then none */
+        lua_pushfstring(L, "local t = {} for i = 1, %d do t[i] = ('%%d'):format(i) .. "
+                           "('x'):rep(%d) end local peak = collectgarbage('count') t = nil "
+                           "collectgarbage() collectgarbage() return peak",
+                        6000000 / (lengths[i] + 40), lengths[i]);
+        FL_CHECK(luaL_dostring(L, lua_tostring(L, -1)) == 0);
+        double peak_kb = lua_tonumber(L, -1);
+        lua_pop(L, 2);
+        size_t in_use = fl_lua_heap_in_use(h), cached = fl_lua_heap_cached(h);
+        if (FL_LUA_HEAP_POOLED) {
+            /* each phase peaks at megabytes; what is kept afterwards is bounded */
+            FL_CHECK(peak_kb * 1024 > 2.0 * FL_LUA_HEAP_CACHE_MIN);
+            if (cached > (in_use > FL_LUA_HEAP_CACHE_MIN ? in_use : FL_LUA_HEAP_CACHE_MIN)) {
+                fprintf(stderr, "  length %d: %zu bytes listed for %zu in use\n", lengths[i],
+                        cached, in_use);
+                FL_CHECK(0);
+            }
+        } else {
+            FL_CHECK_INT(cached, 0);
+        }
+        FL_CHECK(in_use < FL_LUA_HEAP_CACHE_MIN);
+    }
+end:
+    if (L)
+        lua_close(L);
+    if (h)
+        FL_CHECK_INT(fl_lua_heap_in_use(h), 0);
+    fl_lua_heap_free(h);
+}
+
 FL_TEST(a_state_on_the_heap_runs_and_closes)
 {
     struct fl_lua_heap *h = NULL;
     lua_State *L = fl_lua_heap_newstate(&h);
     FL_CHECK(L != NULL);
+    FL_CHECK(h != NULL); /* this LuaJIT (GC64) takes an allocator */
     luaL_openlibs(L);
     FL_CHECK(luaL_dostring(L, "local t = {} for i = 1, 1e5 do t[i] = tostring(i) end "
                               "collectgarbage() return #t") == 0);
@@ -244,6 +289,7 @@ int main(int argc, char **argv)
     FL_TEST_MAIN_BEGIN(argc, argv);
     FL_RUN(luajit_returns_every_block_with_its_size);
     FL_RUN(blocks_come_back_by_class_and_reallocation_keeps_contents);
+    FL_RUN(the_lists_shrink_with_the_state);
     FL_RUN(a_state_on_the_heap_runs_and_closes);
     return FL_TEST_SUMMARY();
 }
