@@ -320,6 +320,24 @@ static int send_written(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess
     return fl_engine_session_send(s->es, t, tn, hl ? arena : NULL, hl, arena + hl, len - hl);
 }
 
+/* For fast.lua's session:send, through the FFI, in a state that owns its session (the common
+ * case compiles into the script's callback with no C API call): sends what a compiled shape
+ * wrote, as send_written(). `b` is a session box (fast.lua checked its metatable). Returns FL_OK,
+ * or anything else for session:send to take the C path, which does it again and says what is
+ * wrong. Never raises. */
+int32_t fl_lua_fast_send(struct fl_lua_ctx *ctx, const void *box, const char *t, size_t tn,
+                         uint32_t n, uint32_t len, uint32_t hl);
+int32_t fl_lua_fast_send(struct fl_lua_ctx *ctx, const void *box, const char *t, size_t tn,
+                         uint32_t n, uint32_t len, uint32_t hl)
+{
+    const struct session_box *b = box;
+    const char *arena = ctx->fast_scratch;
+    if (!ctx->vm || !b->own || !b->s || !b->s->es || !b->s->dict || !arena || hl > len ||
+        len > ctx->fast_scratch_cap || count_soh(arena, len) != n)
+        return FAST_DECLINED;
+    return fl_engine_session_send(b->s->es, t, tn, hl ? arena : NULL, hl, arena + hl, len - hl);
+}
+
 /* session:send with fast.lua's encoder (upvalue 1): a flat table sent on the session's own box
  * is encoded by it (compiled Lua), anything else by sess_send() and fl_lua_encode(). Upvalue 2
  * is the session metatable, 3 the state's context. Arguments 3 and 4, from fast.lua's
@@ -925,7 +943,7 @@ void fl_lua_session_open(lua_State *L)
     lua_createtable(L, 0, 32);
     luaL_register(L, NULL, session_methods);
     /* M._fast_session = {mt, methods, make_send, field_info, message_type, reserve,
-     * format_number, ctx, items, max_items, slack, max_number} for lua/fixlua/fast.lua
+     * format_number, send, ctx, owned, items, max_items, slack, max_number} for lua/fixlua/fast.lua
      * (init.lua takes it out of M). */
     lua_createtable(L, 0, 8);
     lua_pushvalue(L, -3);
@@ -942,6 +960,8 @@ void fl_lua_session_open(lua_State *L)
     lua_setfield(L, -2, "reserve");
     lua_pushlightuserdata(L, (void *)fl_lua_format_number);
     lua_setfield(L, -2, "format_number");
+    lua_pushlightuserdata(L, (void *)fl_lua_fast_send);
+    lua_setfield(L, -2, "send");
     struct fl_lua_ctx *ctx = fl_lua_ctx_get(L);
     if (!ctx->fast_items) {
         ctx->fast_items = malloc(FL_LUA_FAST_ITEMS * sizeof *ctx->fast_items);
@@ -953,6 +973,8 @@ void fl_lua_session_open(lua_State *L)
     }
     lua_pushlightuserdata(L, ctx);
     lua_setfield(L, -2, "ctx");
+    lua_pushboolean(L, ctx->vm != NULL); /* a session's own state: fl_lua_fast_send() serves */
+    lua_setfield(L, -2, "owned");
     lua_pushlightuserdata(L, ctx->fast_items);
     lua_setfield(L, -2, "items");
     lua_pushinteger(L, FL_LUA_FAST_ITEMS);

@@ -16,6 +16,8 @@ local ffi_string, ffi_copy, ffi_cast = ffi.string, ffi.copy, ffi.cast
 local field_fn = ffi.typeof("int32_t (*)(const void *, uint32_t, const void *, const char **)")
 local reserve_fn = ffi.typeof("char *(*)(void *, size_t)")
 local number_fn = ffi.typeof("size_t (*)(char *, double)")
+local send_fn = ffi.typeof(
+  "int32_t (*)(void *, void *, const char *, size_t, uint32_t, uint32_t, uint32_t)")
 local parse_fn = ffi.typeof(
   "int32_t (*)(const void *, uint32_t, const void *, int32_t, double *, const char **)")
 
@@ -277,22 +279,16 @@ local function install_send(fs)
         cache.types[msg_type] = wire
       end
     end
-    -- The shape of this MsgType that this session sends, when t has exactly its keys: its
-    -- compiled writer (shape.lua), whose output C sends as it is. The writer declines a key it
-    -- finds nil, and a shape has no two keys of one tag, so with as many keys as the shape
-    -- (one of them t's MsgType, which gave `wire`), t has the shape's keys and no other. Only
-    -- for tables without a metatable: the writer's reads are then raw, as pairs() is, and run
-    -- no code of the script's (which could send, and move the arena, in the middle).
+    -- The shape of this MsgType that this session sends: its compiled writer (shape.lua),
+    -- which checks that t has exactly its keys, and whose output C sends as it is. Only for
+    -- tables without a metatable: the writer's reads are then raw, as pairs() is, and run no
+    -- code of the script's (which could send, and move the arena, in the middle).
     local shape = cache.shapes[wire]
     if shape ~= nil and plain then
-      local nk = 0
-      for _ in pairs(t) do nk = nk + 1 end
-      if nk == shape.n then
-        local len, hl = shape.write(t, arena, arena_cap)
-        if len ~= nil then
-          shape_stats.written = shape_stats.written + 1
-          return wire, shape.fields, len, hl
-        end
+      local len, hl = shape.write(t, arena, arena_cap)
+      if len ~= nil then
+        shape_stats.written = shape_stats.written + 1
+        return wire, shape.fields, len, hl
       end
     end
     local fields = cache.fields
@@ -353,11 +349,26 @@ local function install_send(fs)
     return wire, n
   end
   local c_send = fs.make_send(encode)
-  -- session:send; tail calls, so that errors raised in C name the script's line.
+  local fast_send = ffi_cast(send_fn, fs.send)
+  local session_mt, owned = fs.mt, fs.owned
+  -- session:send. In a session's own state, a table of a compiled shape is written and sent
+  -- from here, all of it compiled into the script's callback. Anything else, and anything that
+  -- path declines, goes to the C function, in tail calls, so that errors raised in C name the
+  -- script's line.
   methods.send = function(session, t)
     if type(t) == "table" then
       local cache, wire = known(session, t)
-      if wire ~= nil then return c_send(session, t, cache, wire) end
+      if wire ~= nil then
+        local shape = cache.shapes[wire]
+        if shape ~= nil and owned and raw_metatable(session) == session_mt then
+          local len, hl = shape.write(t, arena, arena_cap)
+          if len ~= nil and fast_send(ctx, session, wire, #wire, shape.fields, len, hl) == 0 then
+            shape_stats.direct = shape_stats.direct + 1
+            return true
+          end
+        end
+        return c_send(session, t, cache, wire)
+      end
     end
     return c_send(session, t)
   end

@@ -8,9 +8,9 @@
 -- time the kind of value changes from one field to the next; and the fields come out already
 -- in order, so C sends the arena as it is instead of sorting and copying it.
 --
--- The writer declines (returns nothing) for whatever the general path must see: a value of
--- another type than the ones it writes, an empty string, a number FIX cannot carry, or too
--- little room. fast.lua then runs the general loop, which grows the arena or leaves the table
+-- The writer declines (returns nothing) for whatever the general path must see: a table whose
+-- keys are not the shape's in the shape's order, a value of another type than the ones it
+-- writes, an empty string, a number FIX cannot carry, or too little room. fast.lua then runs the general loop, which grows the arena or leaves the table
 -- to the C encoder, which raises.
 local ffi = require "ffi"
 
@@ -22,10 +22,12 @@ local M = {}
 -- fit in one trace.
 M.max_fields = 40
 
--- Writers compiled, and messages they wrote, in this Lua state: one table per state however often this module is
+-- Writers compiled, and messages they wrote for the C session:send and for fast.lua's own
+-- (`direct`), in this Lua state: one table per state however often this module is
 -- loaded (busted reloads modules per spec file; the encoder that compiles is the first one).
 local registry = debug.getregistry()
-registry["fixlua.shape.stats"] = registry["fixlua.shape.stats"] or { compiled = 0, written = 0 }
+registry["fixlua.shape.stats"] = registry["fixlua.shape.stats"] or
+  { compiled = 0, written = 0, direct = 0 }
 M.stats = registry["fixlua.shape.stats"]
 
 local function key_literal(k)
@@ -90,7 +92,7 @@ function M.compile(keys, n, fields, enums, prefixes, env)
   local up = { E = {}, P = {} }
   local out = {
     "local ffi_cast, ffi_copy, u64p, format_number, max_number, up = ...",
-    "local type, tonumber = type, tonumber",
+    "local type, tonumber, next = type, tonumber, next",
   }
   for i, f in ipairs(order) do
     if f.info.has_enums ~= 0 then
@@ -103,6 +105,14 @@ function M.compile(keys, n, fields, enums, prefixes, env)
     end
   end
   out[#out + 1] = "return function(t, p, cap)"
+  -- t has exactly the shape's keys, in the same order: next() from each key gives the next one.
+  -- (Compiled: a key lookup and a step each. A loop counting the keys would end the trace of
+  -- the script's callback here.)
+  out[#out + 1] = format("if next(t) ~= %s then return end", key_literal(keys[1]))
+  for i = 1, n do
+    out[#out + 1] = format("if next(t, %s) ~= %s then return end", key_literal(keys[i]),
+                           i < n and key_literal(keys[i + 1]) or "nil")
+  end
   out[#out + 1] = "local pos, hl, v, tv, n = 0, 0"
   for i, f in ipairs(order) do
     field_code(out, i, f.k, f.info, env.slack)

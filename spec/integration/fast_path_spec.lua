@@ -320,6 +320,75 @@ describe("compiled send and read paths", function()
       for i = 1, #sent do assert.same(sent[i], fields_of(got.msgs[i]:raw())) end
     end)
 
+    it("sends from a session's own state as the C encoder writes, compiled or not", function()
+      -- In a script file's state, a compiled shape is written and sent from session:send itself
+      -- (fl_lua_fast_send through the FFI). The tables come from one file both states load.
+      local dir = H.tmpdir()
+      H.write(dir .. "/cases.lua", [[
+        local function report(i, v)
+          return { MsgType = "8", OrderID = "O" .. i, ExecID = "E" .. i, ExecType = "TRADE",
+                   OrdStatus = "FILLED", Side = "1", Symbol = "IBM", OrderQty = v, LastQty = 5,
+                   LastPx = 143.25, LeavesQty = 0, CumQty = v, AvgPx = -0.5, ClOrdID = "C" .. i,
+                   OnBehalfOfCompID = "DESK", [20000001] = "wide", [58] = i % 2 == 0 }
+        end
+        local good, bad = {}, {}
+        for i = 1, 80 do good[#good + 1] = report(i, i * 100) end
+        local t = report(81, "8100") t.LastQty = "6" good[#good + 1] = t
+        t = report(82, 8200) t.AvgPx = nil good[#good + 1] = t
+        t = report(83, 8300) t.Account = "AC" good[#good + 1] = t
+        t = report(84, 8400) t.Symbol = nil t.Account = "AC" good[#good + 1] = t
+        t = report(85, 8500) t.ExecType = "F" good[#good + 1] = t
+        good[#good + 1] = setmetatable(report(86, 8600), { __index = { Text = "x" } })
+        t = {} for k, v in pairs(report(87, 8700)) do t[k] = v end good[#good + 1] = t
+        good[#good + 1] = report(88, 1.5e15)
+        for i = 89, 120 do good[#good + 1] = report(i, i) end
+        t = report(121, 1) t.ClOrdID = "ab" bad[#bad + 1] = t
+        t = report(122, 1) t.ClOrdID = "" bad[#bad + 1] = t
+        t = report(123, 1) t.OrderQty = 0 / 0 bad[#bad + 1] = t
+        return { good = good, bad = bad }
+      ]])
+      H.write(dir .. "/sender.lua", [[
+        local cases = dofile("]] .. dir .. [[/cases.lua")
+        local stats = require("fixlua.shape").stats
+        return { on_message = function(session, msg)
+          if msg:type() ~= "D" then return end
+          local written = stats.direct
+          for _, t in ipairs(cases.good) do assert(session:send(t)) end
+          local errors = {}
+          for _, t in ipairs(cases.bad) do
+            local ok, err = pcall(session.send, session, t)
+            errors[#errors + 1] = ok and "sent" or tostring(err):match("fixlua: .*")
+          end
+          written = stats.direct - written
+          session:send{ MsgType = "8", OrderID = "END", ExecID = "END", ExecType = "TRADE",
+                        OrdStatus = "FILLED", Side = "1", Symbol = "END", LeavesQty = 0,
+                        CumQty = 0, AvgPx = 0, Text = written .. ";" .. table.concat(errors, ";") }
+        end }
+      ]])
+      local cases = dofile(dir .. "/cases.lua")
+      local got = {}
+      local acc, ini
+      eng, acc, ini = H.pair{
+        acceptor = { script = dir .. "/sender.lua" },
+        initiator = { script = { on_message = function(_, m) got[#got + 1] = m:copy() end } },
+      }
+      H.logon(eng, acc, ini)
+      assert(ini:send{ MsgType = "D", ClOrdID = "GO", Symbol = "IBM", Side = "BUY", OrderQty = 1,
+                       OrdType = "MARKET", HandlInst = "1", TransactTime = 0 })
+      H.step_until(eng, function() return #got == #cases.good + 1 end, "the reports")
+      for i, t in ipairs(cases.good) do
+        assert.same(as_c_writes(t), fields_of(got[i]:raw()))
+      end
+      local summary = got[#got].Text
+      local written = tonumber(summary:match("^(%d+);"))
+      assert.is_true(written >= 100, "session:send sent " .. written .. " of 120 itself")
+      assert.equals("fixlua: value of field 11 (ClOrdID) contains SOH;" ..
+                    "fixlua: empty value for field 11 (ClOrdID): FIX has no empty values;" ..
+                    "fixlua: field 38 (OrderQty): NaN is not a value FIX can carry",
+                    summary:match("^%d+;(.*)$"))
+      H.rmdir(dir)
+    end)
+
     it("leaves to the C encoder, with its errors, what a compiled shape cannot write", function()
       local got, _, ini = pair_recording()
       for i = 1, 4 do assert(ini:send(report(i, 1))) end
