@@ -178,9 +178,10 @@ static int sess_send(lua_State *L)
 
 /* ---- the compiled send path (lua/fixlua/fast.lua) ----
  * fast.lua encodes a flat message table in Lua, which LuaJIT compiles, into an arena of the
- * state's context, called from sess_send_fast(). Anything unusual (groups, timestamps given
- * as numbers, empty values, handles of other states) goes to sess_send(), which also raises
- * the errors. */
+ * state's context: a table of a shape it has compiled (lua/fixlua/shape.lua) from session:send
+ * itself, sent through fl_lua_fast_send() in a session's own state; anything else from
+ * sess_send_fast(). Anything unusual (groups, timestamps given as numbers, empty values,
+ * handles of other states) goes to sess_send(), which also raises the errors. */
 
 /* FFI: fast.lua's arena grown to at least n bytes (contents kept), or NULL when out of memory. */
 char *fl_lua_fast_reserve(struct fl_lua_ctx *ctx, size_t n)
