@@ -87,14 +87,19 @@ static void *take(struct fl_lua_heap *h, size_t n)
     return p;
 }
 
+static inline void list_block(struct fl_lua_heap *h, void *p, size_t c)
+{
+    struct free_block *b = p;
+    b->next = h->free[c];
+    h->free[c] = b;
+    h->cached += c * GRAIN;
+}
+
 static void give(struct fl_lua_heap *h, void *p, size_t n)
 {
     size_t c = class_of(n), size = c * GRAIN;
     if (may_list(h, size)) {
-        struct free_block *b = p;
-        b->next = h->free[c];
-        h->free[c] = b;
-        h->cached += size;
+        list_block(h, p, c);
         return;
     }
     /* Over the limit (the state has shrunk, or garbage of other sizes fills the lists): this
@@ -195,12 +200,9 @@ void *fl_lua_heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             }
         }
     } else if (nsize == 0 && osize <= FL_LUA_HEAP_SMALL) {
-        size_t c = class_of(osize), size = c * GRAIN;
-        if (may_list(h, size)) {
-            struct free_block *b = ptr;
-            b->next = h->free[c];
-            h->free[c] = b;
-            h->cached += size;
+        size_t c = class_of(osize);
+        if (may_list(h, c * GRAIN)) {
+            list_block(h, ptr, c);
             return NULL;
         }
     }

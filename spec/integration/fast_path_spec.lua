@@ -231,12 +231,16 @@ describe("compiled send and read paths", function()
     -- The same table as the C encoder (fixlua.message) writes it.
     local function as_c_writes(t) return fields_of(tostring(fixlua.message(t))) end
 
-    local function report(i, v)
-      return { MsgType = "8", OrderID = "O" .. i, ExecID = "E" .. i, ExecType = "TRADE",
-               OrdStatus = "FILLED", Side = "1", Symbol = "IBM", OrderQty = v, LastQty = 5,
-               LastPx = 143.25, LeavesQty = 0, CumQty = v, AvgPx = -0.5, ClOrdID = "C" .. i,
-               OnBehalfOfCompID = "DESK", [20000001] = "wide", [58] = i % 2 == 0 }
-    end
+    -- One constructor, so one shape (also loaded in a script's state below).
+    local report_source = [[
+      return function(i, v)
+        return { MsgType = "8", OrderID = "O" .. i, ExecID = "E" .. i, ExecType = "TRADE",
+                 OrdStatus = "FILLED", Side = "1", Symbol = "IBM", OrderQty = v, LastQty = 5,
+                 LastPx = 143.25, LeavesQty = 0, CumQty = v, AvgPx = -0.5, ClOrdID = "C" .. i,
+                 OnBehalfOfCompID = "DESK", [20000001] = "wide", [58] = i % 2 == 0 }
+      end
+    ]]
+    local report = assert(load(report_source))()
 
     it("writes what the C encoder writes, once compiled and for every fallback", function()
       local got, _, ini = pair_recording()
@@ -324,13 +328,8 @@ describe("compiled send and read paths", function()
       -- In a script file's state, a compiled shape is written and sent from session:send itself
       -- (fl_lua_fast_send through the FFI). The tables come from one file both states load.
       local dir = H.tmpdir()
-      H.write(dir .. "/cases.lua", [[
-        local function report(i, v)
-          return { MsgType = "8", OrderID = "O" .. i, ExecID = "E" .. i, ExecType = "TRADE",
-                   OrdStatus = "FILLED", Side = "1", Symbol = "IBM", OrderQty = v, LastQty = 5,
-                   LastPx = 143.25, LeavesQty = 0, CumQty = v, AvgPx = -0.5, ClOrdID = "C" .. i,
-                   OnBehalfOfCompID = "DESK", [20000001] = "wide", [58] = i % 2 == 0 }
-        end
+      H.write(dir .. "/cases.lua", "local report = assert(load(" .. string.format("%q", report_source) ..
+                                   "))()\n" .. [[
         local good, bad = {}, {}
         for i = 1, 80 do good[#good + 1] = report(i, i * 100) end
         local t = report(81, "8100") t.LastQty = "6" good[#good + 1] = t
