@@ -846,6 +846,11 @@ size_t fl_engine_session_output_queued(const struct fl_engine_session *es)
     return es->conn ? fl_conn_output_len(es->conn) : 0;
 }
 
+int fl_engine_session_batching(const struct fl_engine_session *es)
+{
+    return es->fsm && fl_session_batching(es->fsm);
+}
+
 int fl_engine_session_send(struct fl_engine_session *es, const char *msg_type, size_t type_len,
                            const char *extra_header, size_t extra_len, const char *body,
                            size_t body_len)

@@ -159,6 +159,8 @@ int fl_engine_session_port(const struct fl_engine_session *es);
 int fl_engine_session_connected(const struct fl_engine_session *es);
 /* Bytes waiting in the session's output queue. */
 size_t fl_engine_session_output_queued(const struct fl_engine_session *es);
+/* 1 when a send now would call no hook before returning (see fl_session_batching()). */
+int fl_engine_session_batching(const struct fl_engine_session *es);
 
 /* Sends through the session now (or queues it before logon). Returns as fl_session_send(), and
  * FL_EAGAIN when the output queue is above max_output_bytes. */

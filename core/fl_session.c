@@ -303,6 +303,11 @@ void fl_session_batch_begin(struct fl_session *s)
     s->depth++;
 }
 
+int fl_session_batching(const struct fl_session *s)
+{
+    return s->depth > 0;
+}
+
 static void drop_stage(struct fl_session *s)
 {
     s->stage.len = 0;

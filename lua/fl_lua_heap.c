@@ -143,8 +143,14 @@ alloc_slow(struct fl_lua_heap *h, void *ptr, size_t osize, size_t nsize)
     }
     if (osize > FL_LUA_HEAP_SMALL && nsize > FL_LUA_HEAP_SMALL) {
         void *q = realloc(ptr, nsize);
-        if (!q) /* Lua counts on shrinking never failing: the block stays, big enough */
-            return nsize < osize ? ptr : NULL;
+        if (!q) {
+            /* Lua counts on shrinking never failing: the block stays, big enough, and is
+             * counted, and later freed, as nsize bytes (as in the small case below). */
+            if (nsize >= osize)
+                return NULL;
+            h->held = h->held - osize + nsize;
+            return ptr;
+        }
         h->held = h->held - osize + nsize;
         trim(h);
         return q;
@@ -183,8 +189,11 @@ void *fl_lua_heap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     void *q = realloc(ptr, nsize);
-    if (!q)
-        return nsize < osize ? ptr : NULL;
+    if (!q) {
+        if (nsize >= osize)
+            return NULL;
+        q = ptr; /* a shrink: the block stays, counted as nsize bytes */
+    }
     h->held = h->held - osize + nsize;
     return q;
 #else

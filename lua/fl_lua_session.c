@@ -325,7 +325,11 @@ static int send_written(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess
  * case compiles into the script's callback with no C API call): sends what a compiled shape
  * wrote, as send_written(). `b` is a session box (fast.lua checked its metatable). Returns FL_OK,
  * or anything else for session:send to take the C path, which does it again and says what is
- * wrong. Never raises. */
+ * wrong. Never raises.
+ * Only while the session is batching (in a callback of its input, or of a send): then the send
+ * is staged and nothing calls back into the state before this returns. A send from a timer
+ * would flush at once, through hooks that run the script's on_outbound or on_backpressure, and
+ * Lua must not be entered from inside an FFI call; the C path is made for that. */
 int32_t fl_lua_fast_send(struct fl_lua_ctx *ctx, const void *box, const char *t, size_t tn,
                          uint32_t n, uint32_t len, uint32_t hl);
 int32_t fl_lua_fast_send(struct fl_lua_ctx *ctx, const void *box, const char *t, size_t tn,
@@ -333,7 +337,8 @@ int32_t fl_lua_fast_send(struct fl_lua_ctx *ctx, const void *box, const char *t,
 {
     const struct session_box *b = box;
     const char *arena = ctx->fast_scratch;
-    if (!ctx->vm || !b->own || !b->s || !b->s->es || !b->s->dict || !arena || hl > len ||
+    if (!ctx->vm || !b->own || !b->s || !b->s->es || !b->s->dict ||
+        !fl_engine_session_batching(b->s->es) || !arena || hl > len ||
         len > ctx->fast_scratch_cap || count_soh(arena, len) != n)
         return FAST_DECLINED;
     return fl_engine_session_send(b->s->es, t, tn, hl ? arena : NULL, hl, arena + hl, len - hl);

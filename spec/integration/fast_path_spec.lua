@@ -388,6 +388,42 @@ describe("compiled send and read paths", function()
       H.rmdir(dir)
     end)
 
+    it("sends from a timer while on_outbound runs the script for every message", function()
+      -- Outside a batch a send flushes at once, through the hooks: the script's on_outbound
+      -- runs inside that send. (Entering Lua from inside a compiled FFI call crashed.)
+      local dir = H.tmpdir()
+      H.write(dir .. "/timer.lua", "local report = assert(load(" ..
+                                   string.format("%q", report_source) .. "))()\n" .. [[
+        local outs = 0
+        return {
+          on_outbound = function() outs = outs + 1 end,
+          on_message = function(session, msg)
+            if msg:type() ~= "D" then return end
+            session:after(0, function(s)
+              for i = 1, 400 do assert(s:send(report(i, i))) end
+              assert(s:send{ MsgType = "8", OrderID = "END", ExecID = "END", ExecType = "TRADE",
+                             OrdStatus = "FILLED", Side = "1", Symbol = "END", LeavesQty = 0,
+                             CumQty = 0, AvgPx = 0, Text = tostring(outs) })
+            end)
+          end,
+        }
+      ]])
+      local got = {}
+      local acc, ini
+      eng, acc, ini = H.pair{
+        acceptor = { script = dir .. "/timer.lua" },
+        initiator = { script = { on_message = function(_, m) got[#got + 1] = m:copy() end } },
+      }
+      H.logon(eng, acc, ini)
+      assert(ini:send{ MsgType = "D", ClOrdID = "GO", Symbol = "IBM", Side = "BUY", OrderQty = 1,
+                       OrdType = "MARKET", HandlInst = "1", TransactTime = 0 })
+      H.step_until(eng, function() return #got == 401 end, "the reports")
+      for i = 1, 400 do assert.same(as_c_writes(report(i, i)), fields_of(got[i]:raw())) end
+      -- on_outbound saw the logon and every report before the last
+      assert.is_true(tonumber(got[401].Text) >= 401)
+      H.rmdir(dir)
+    end)
+
     it("leaves to the C encoder, with its errors, what a compiled shape cannot write", function()
       local got, _, ini = pair_recording()
       for i = 1, 4 do assert(ini:send(report(i, 1))) end
