@@ -1,6 +1,6 @@
 -- Messages between two sessions: queued-before-logon delivery, inbound views that expire,
 -- the inbound/outbound/raw/admin callbacks, Reject(3) and validation, cross-session sends from
--- script files running in their own lua_State, and send()'s failure tuple.
+-- script files running in their own lua_State, send()'s failure tuple, and backpressure.
 local fixlua = require "fixlua"
 local H = require "support.helpers"
 
@@ -182,6 +182,34 @@ describe("messaging", function()
     assert.is_false(gap)
     assert.equals("active", acc:state())
     assert.equals(4, ini:next_sender_seq())
+  end)
+
+  it("reports backpressure above the watermark and again once the output drained", function()
+    -- A burst of five orders queues more than 100 bytes before the end-of-loop write; that
+    -- write takes all of it, and the script hears so and sends one more from the callback.
+    -- (Plain TCP writes whole without a write callback, which used to be the only place the
+    -- drain was noticed: the script never heard "false".)
+    local events, got = {}, {}
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = { on_message = function(_, m) got[#got + 1] = m.ClOrdID end } },
+      initiator = { output_high_watermark = 100, script = {
+        on_backpressure = function(session, above, queued)
+          events[#events + 1] = { above, queued }
+          if not above and #events == 2 then assert(session:send(order("RESUMED"))) end
+        end } },
+    }
+    H.logon(eng, acc, ini)
+    for i = 1, 5 do assert(ini:send(order("B" .. i))) end
+    H.step_until(eng, function() return #got == 6 end, "the burst and the resumed order")
+    assert.same({ "B1", "B2", "B3", "B4", "B5", "RESUMED" }, got)
+    assert.is_true(events[1][1])
+    assert.is_true(events[1][2] > 100)
+    assert.is_false(events[2][1])
+    assert.is_true(events[2][2] < 50)
+    -- the resumed order went above the watermark too, and drained again
+    H.step_until(eng, function() return #events == 4 end, "the resumed order's round")
+    assert.same({ true, false }, { events[3][1], events[4][1] })
   end)
 
   it("returns nil, err, code when the pre-logon queue is full", function()
