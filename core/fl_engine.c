@@ -851,18 +851,6 @@ int fl_engine_session_batching(const struct fl_engine_session *es)
     return es->fsm && fl_session_batching(es->fsm);
 }
 
-void fl_engine_session_batch_begin(struct fl_engine_session *es)
-{
-    if (es->fsm)
-        fl_session_batch_begin(es->fsm);
-}
-
-void fl_engine_session_batch_end(struct fl_engine_session *es)
-{
-    if (es->fsm)
-        fl_session_batch_end(es->fsm, fl_engine_now(es->e));
-}
-
 int fl_engine_session_send(struct fl_engine_session *es, const char *msg_type, size_t type_len,
                            const char *extra_header, size_t extra_len, const char *body,
                            size_t body_len)

@@ -161,10 +161,6 @@ int fl_engine_session_connected(const struct fl_engine_session *es);
 size_t fl_engine_session_output_queued(const struct fl_engine_session *es);
 /* 1 when a send now would call no hook before returning (see fl_session_batching()). */
 int fl_engine_session_batching(const struct fl_engine_session *es);
-/* What the application sends between these leaves at the end: one journal commit and one
- * write for all of it, as around the engine's own calls for input. Nests. */
-void fl_engine_session_batch_begin(struct fl_engine_session *es);
-void fl_engine_session_batch_end(struct fl_engine_session *es);
 
 /* Sends through the session now (or queues it before logon). Returns as fl_session_send(), and
  * FL_EAGAIN when the output queue is above max_output_bytes. */

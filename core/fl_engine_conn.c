@@ -185,19 +185,22 @@ void fl_conn_close(struct conn *c, int flush_first, const char *why)
 /* Writes what is queued, at the end of the loop iteration that queued it: every message a
  * batch produced leaves in one writev, and the socket's write interest is armed (an epoll_ctl
  * each way) only when the kernel does not take everything. TLS keeps libevent's own path. */
-/* The output queue is back below half its high watermark after being above it: tells the
- * application (on_backpressure with 0). What the hook sends leaves together, in one batch. */
-static void note_drained(struct conn *c)
+/* Some of the output was written: the application hears when the queue is down to half its
+ * high watermark after being above it (on_backpressure with 0), and a resend paced by the
+ * transport goes on. */
+static void note_written(struct conn *c)
 {
     struct fl_engine_session *es = c->es;
-    if (!es || !es->above_watermark || fl_conn_output_len(c) >= es->cfg.output_high_watermark / 2)
+    if (!es)
         return;
-    es->above_watermark = 0;
-    if (es->hooks.on_backpressure) {
-        fl_engine_session_batch_begin(es);
-        es->hooks.on_backpressure(es->hooks.ctx, es, 0);
-        fl_engine_session_batch_end(es);
+    if (es->above_watermark && fl_conn_output_len(c) <= es->cfg.output_high_watermark / 2) {
+        es->above_watermark = 0;
+        if (es->hooks.on_backpressure)
+            es->hooks.on_backpressure(es->hooks.ctx, es, 0);
     }
+    es = c->es; /* the hook may have closed the connection */
+    if (es)
+        fl_session_on_writable(es->fsm, fl_engine_now(c->e));
 }
 
 static void conn_flush(struct conn *c)
@@ -218,7 +221,7 @@ static void conn_flush(struct conn *c)
     if (evbuffer_get_length(out))
         bufferevent_enable(c->bev, EV_WRITE);
     else
-        note_drained(c); /* written whole: no write callback will come to say so */
+        note_written(c); /* written whole: no write callback will come to say so */
 }
 
 static void on_flush_event(evutil_socket_t fd, short what, void *ctx)
@@ -429,11 +432,7 @@ static void on_write(struct bufferevent *bev, void *ctx)
     }
     if (c->direct && fl_conn_output_len(c) == 0)
         bufferevent_disable(c->bev, EV_WRITE);
-    note_drained(c);
-    struct fl_engine_session *es = c->es;
-    if (!es)
-        return;
-    fl_session_on_writable(es->fsm, fl_engine_now(c->e));
+    note_written(c);
 }
 
 static void on_connected(struct conn *c)

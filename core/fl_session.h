@@ -200,12 +200,8 @@ uint64_t fl_session_next_sender(const struct fl_session *s);
 uint64_t fl_session_next_target(const struct fl_session *s);
 int fl_session_heartbeat_interval(const struct fl_session *s);
 enum fl_fix_version fl_session_version(const struct fl_session *s);
-/* A batch: what is sent from begin to the matching end is staged, committed to the store in one
- * record at the end, then written. Input is processed in one; batches nest. */
-void fl_session_batch_begin(struct fl_session *s);
-void fl_session_batch_end(struct fl_session *s, int64_t now);
-/* Inside a batch: a send now is only staged, and leaves with the batch, so nothing of the
- * session's calls back into the application during it. */
+/* Inside a batch (processing input, or a send hook): a send now is only staged, and leaves
+ * with the batch, so nothing of the session's calls back into the application during it. */
 int fl_session_batching(const struct fl_session *s);
 /* Messages waiting: out-of-order inbound, and outbound queued before logon. */
 uint32_t fl_session_inbound_queued(const struct fl_session *s);

@@ -123,6 +123,8 @@ void fl_session_emit(struct fl_session *s, enum fl_event_type type, uint64_t beg
 /* The same for an event about the inbound message m. */
 void fl_session_emit_msg(struct fl_session *s, enum fl_event_type type, const struct fl_msg *m,
                          uint64_t begin, uint64_t end, int64_t value, const char *text);
+void fl_session_batch_begin(struct fl_session *s);
+void fl_session_batch_end(struct fl_session *s, int64_t now);
 /* Starts a new outbound message in s->b with the standard header; a possible duplicate gets
  * PossDupFlag=Y and, when orig_time is given, OrigSendingTime. */
 int fl_session_start_header(struct fl_session *s, const char *type, size_t type_len, uint64_t seq,

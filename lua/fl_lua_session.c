@@ -795,14 +795,7 @@ static void timer_fire(void *ctx, uint64_t id)
     t->firing = 1;
     struct fl_lua_call c = {.cb = FL_CALL_TIMER, .fn_ref = t->fn_ref, .push = push_timer_handle,
                             .arg = t};
-    /* What the timer sends leaves when it returns, as from a callback of input: one journal
-     * commit and one write for a burst, and sends that fast.lua can make without the C API. */
-    struct fl_engine_session *es = s->es;
-    if (es)
-        fl_engine_session_batch_begin(es);
     fl_lua_invoke(s->vm, &c);
-    if (es && s->es == es)
-        fl_engine_session_batch_end(es);
     t->firing = 0;
     if (!t->every || t->cancelled) {
         if (t->every && s->eng->e)

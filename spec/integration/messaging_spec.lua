@@ -212,6 +212,20 @@ describe("messaging", function()
     assert.same({ true, false }, { events[3][1], events[4][1] })
   end)
 
+  it("reports the drain of a watermark of one byte", function()
+    local events = {}
+    local acc, ini
+    eng, acc, ini = H.pair{
+      initiator = { output_high_watermark = 1, script = {
+        on_backpressure = function(_, above) events[#events + 1] = above end } },
+    }
+    H.logon(eng, acc, ini)
+    assert(ini:send(order("W1")))
+    -- the Logon's round, then the order's
+    H.step_until(eng, function() return #events >= 4 end, "above, then drained, twice")
+    assert.same({ true, false, true, false }, events)
+  end)
+
   it("returns nil, err, code when the pre-logon queue is full", function()
     local ini
     eng, _, ini = H.pair{ initiator = { max_outbound_queue = 1 } }

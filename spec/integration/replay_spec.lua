@@ -72,6 +72,31 @@ describe("resend", function()
     assert.equals("active", ini:state())
   end)
 
+  it("paces a long resend by the transport and finishes it on plain TCP", function()
+    -- A 100-byte watermark makes each resent message a chunk that waits for the write of the
+    -- one before. On plain TCP the end-of-loop write takes everything and no write callback
+    -- comes: the resend used to stop after its first chunk, holding every later send back.
+    local got = {}
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { output_high_watermark = 100, script = {} },
+      initiator = { script = { on_message = function(_, m)
+        got[#got + 1] = { id = m.OrderID, dup = m:poss_dup(), seq = m:seq() }
+      end } },
+    }
+    H.logon(eng, acc, ini)
+    for _, id in ipairs({ "A", "B", "C", "D", "E" }) do assert(acc:send(er(id))) end
+    H.step_until(eng, function() return #got == 5 end, "A..E")
+    ini:next_target_seq(2)                     -- forget 2..6
+    for i = #got, 1, -1 do got[i] = nil end
+    assert(acc:send(er("F")))                  -- seq 7: the resend of 2..6 comes first
+    H.step_until(eng, function() return ini:next_target_seq() == 8 end, "the resend and F")
+    assert(acc:send(er("G")))
+    H.step_until(eng, function() return ids(got):match("G") ~= nil end, "G after the resend")
+    assert.equals("A,B,C,D,E", ids(got, true))
+    assert.equals("A,B,C,D,E,F,G", ids(got))
+  end)
+
   it("reports the gap to the initiator", function()
     local gap
     local _, _, ini
