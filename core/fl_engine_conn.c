@@ -182,9 +182,6 @@ void fl_conn_close(struct conn *c, int flush_first, const char *why)
     c->close_timer = fl_engine_timer_add(c->e, delay, 0, close_now_timer, c);
 }
 
-/* Writes what is queued, at the end of the loop iteration that queued it: every message a
- * batch produced leaves in one writev, and the socket's write interest is armed (an epoll_ctl
- * each way) only when the kernel does not take everything. TLS keeps libevent's own path. */
 /* Some of the output was written: the application hears when the queue is down to half its
  * high watermark after being above it (on_backpressure with 0), and a resend paced by the
  * transport goes on. */
@@ -203,6 +200,9 @@ static void note_written(struct conn *c)
         fl_session_on_writable(es->fsm, fl_engine_now(c->e));
 }
 
+/* Writes what is queued, at the end of the loop iteration that queued it: every message a
+ * batch produced leaves in one writev, and the socket's write interest is armed (an epoll_ctl
+ * each way) only when the kernel does not take everything. TLS keeps libevent's own path. */
 static void conn_flush(struct conn *c)
 {
     if (!c->bev || !c->direct)

@@ -133,7 +133,9 @@ static void *
 alloc_slow(struct fl_lua_heap *h, void *ptr, size_t osize, size_t nsize)
 {
     if (!ptr)
-        return nsize == 0 ? NULL : nsize <= FL_LUA_HEAP_SMALL ? take(h, nsize) : take_large(h, nsize);
+        return nsize == 0                   ? NULL
+               : nsize <= FL_LUA_HEAP_SMALL ? take(h, nsize)
+                                            : take_large(h, nsize);
     if (nsize == 0) {
         if (osize <= FL_LUA_HEAP_SMALL)
             give(h, ptr, osize);

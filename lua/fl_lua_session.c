@@ -309,16 +309,15 @@ static int send_items(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *
 }
 
 /* Sends the n fields a compiled shape (lua/fixlua/shape.lua) wrote to the arena, already in
- * order: the extra header fields in its first hl bytes, the body in the rest of len. */
-static int send_written(lua_State *L, struct fl_lua_ctx *ctx, struct fl_lua_sess *s,
-                        const char *t, size_t tn, size_t n, size_t len, size_t hl)
+ * order: the extra header fields in its first hl bytes, the body in the rest of len. Declines
+ * what is not that (a value holding an SOH shows as one SOH too many). */
+static int send_written(struct fl_lua_ctx *ctx, struct fl_engine_session *es, const char *t,
+                        size_t tn, size_t n, size_t len, size_t hl)
 {
     const char *arena = ctx->fast_scratch;
-    if (!arena || hl > len || len > ctx->fast_scratch_cap)
-        luaL_error(L, "fixlua: encoded fields outside the scratch arena");
-    if (count_soh(arena, len) != n)
+    if (!arena || hl > len || len > ctx->fast_scratch_cap || count_soh(arena, len) != n)
         return FAST_DECLINED;
-    return fl_engine_session_send(s->es, t, tn, hl ? arena : NULL, hl, arena + hl, len - hl);
+    return fl_engine_session_send(es, t, tn, hl ? arena : NULL, hl, arena + hl, len - hl);
 }
 
 /* For fast.lua's session:send, through the FFI, in a state that owns its session (the common
@@ -336,12 +335,10 @@ int32_t fl_lua_fast_send(struct fl_lua_ctx *ctx, const void *box, const char *t,
                          uint32_t n, uint32_t len, uint32_t hl)
 {
     const struct session_box *b = box;
-    const char *arena = ctx->fast_scratch;
     if (!ctx->vm || !b->own || !b->s || !b->s->es || !b->s->dict ||
-        !fl_engine_session_batching(b->s->es) || !arena || hl > len ||
-        len > ctx->fast_scratch_cap || count_soh(arena, len) != n)
+        !fl_engine_session_batching(b->s->es))
         return FAST_DECLINED;
-    return fl_engine_session_send(b->s->es, t, tn, hl ? arena : NULL, hl, arena + hl, len - hl);
+    return send_written(ctx, b->s->es, t, tn, n, len, hl);
 }
 
 /* session:send with fast.lua's encoder (upvalue 1): a flat table sent on the session's own box
@@ -375,7 +372,7 @@ static int sess_send_fast(lua_State *L)
         size_t tn;
         const char *t = lua_tolstring(L, 5, &tn);
         if (lua_type(L, 7) == LUA_TNUMBER)
-            rc = send_written(L, ctx, s, t, tn, (size_t)lua_tointeger(L, 6),
+            rc = send_written(ctx, s->es, t, tn, (size_t)lua_tointeger(L, 6),
                               (size_t)lua_tointeger(L, 7), (size_t)lua_tointeger(L, 8));
         else
             rc = send_items(L, ctx, s, t, tn, (size_t)lua_tointeger(L, 6));
@@ -949,8 +946,8 @@ void fl_lua_session_open(lua_State *L)
     lua_createtable(L, 0, 32);
     luaL_register(L, NULL, session_methods);
     /* M._fast_session = {mt, methods, make_send, field_info, message_type, reserve,
-     * format_number, send, ctx, owned, items, max_items, slack, max_number} for lua/fixlua/fast.lua
-     * (init.lua takes it out of M). */
+     * format_number, send, ctx, owned, items, max_items, slack, max_number} for
+     * lua/fixlua/fast.lua (init.lua takes it out of M). */
     lua_createtable(L, 0, 8);
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "mt");

@@ -9,7 +9,8 @@
 local ffi = require "ffi"
 local shape = require "fixlua.shape"
 
-local type, pairs, tonumber, setmetatable, getmetatable = type, pairs, tonumber, setmetatable, getmetatable
+local type, pairs, tonumber = type, pairs, tonumber
+local setmetatable, getmetatable = setmetatable, getmetatable
 local raw_metatable = require("debug").getmetatable
 local ffi_string, ffi_copy, ffi_cast = ffi.string, ffi.copy, ffi.cast
 

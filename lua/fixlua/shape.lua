@@ -10,8 +10,8 @@
 --
 -- The writer declines (returns nothing) for whatever the general path must see: a table whose
 -- keys are not the shape's in the shape's order, a value of another type than the ones it
--- writes, an empty string, a number FIX cannot carry, or too little room. fast.lua then runs the general loop, which grows the arena or leaves the table
--- to the C encoder, which raises.
+-- writes, an empty string, a number FIX cannot carry, or too little room. fast.lua then runs
+-- the general loop, which grows the arena or leaves the table to the C encoder, which raises.
 local ffi = require "ffi"
 
 local format, concat, tostring = string.format, table.concat, tostring
@@ -50,14 +50,16 @@ local function field_code(out, i, k, info, slack)
   end
   out[#out + 1] = "if tv == 'boolean' then v, tv = v and 'Y' or 'N', 'string' end"
   out[#out + 1] = "if tv == 'string' then"
-  out[#out + 1] = format("  n = #v; if n == 0 or pos + n > cap - %d then return end", plen + 1 + slack)
+  out[#out + 1] = format("  n = #v; if n == 0 or pos + n > cap - %d then return end",
+                         plen + 1 + slack)
   out[#out + 1] = "  " .. prefix
   out[#out + 1] = format("  ffi_copy(p + pos + %d, v, n); pos = pos + %d + n", plen, plen)
   if info.timestamp == 0 then
     out[#out + 1] = "elseif tv == 'number' and v < max_number and v > -max_number then"
     out[#out + 1] = format("  if pos > cap - %d then return end", plen + 65 + slack)
     out[#out + 1] = "  " .. prefix
-    out[#out + 1] = format("  pos = pos + %d; pos = pos + tonumber(format_number(p + pos, v))", plen)
+    out[#out + 1] = format("  pos = pos + %d; pos = pos + tonumber(format_number(p + pos, v))",
+                           plen)
   end
   out[#out + 1] = "else return end"
   out[#out + 1] = "p[pos] = 1; pos = pos + 1"

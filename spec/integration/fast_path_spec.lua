@@ -241,6 +241,23 @@ describe("compiled send and read paths", function()
       end
     ]]
     local report = assert(load(report_source))()
+    local load_report = "local report = assert(load(" .. string.format("%q", report_source) ..
+                        "))()\n" -- the same, as the first line of a script file
+
+    -- An engine whose acceptor runs the script file at path, and an order that starts it;
+    -- returns the list the initiator's messages are copied to.
+    local function run_script_acceptor(path)
+      local got = {}
+      local acc, ini
+      eng, acc, ini = H.pair{
+        acceptor = { script = path },
+        initiator = { script = { on_message = function(_, m) got[#got + 1] = m:copy() end } },
+      }
+      H.logon(eng, acc, ini)
+      assert(ini:send{ MsgType = "D", ClOrdID = "GO", Symbol = "IBM", Side = "BUY", OrderQty = 1,
+                       OrdType = "MARKET", HandlInst = "1", TransactTime = 0 })
+      return got
+    end
 
     it("writes what the C encoder writes, once compiled and for every fallback", function()
       local got, _, ini = pair_recording()
@@ -305,7 +322,8 @@ describe("compiled send and read paths", function()
       -- An __index function that sends in the middle of a send.
       send(setmetatable({ MsgType = "D", ClOrdID = "M2", Symbol = "IBM", Text = "t" },
                         { __index = function()
-                            assert(ini:send{ MsgType = "D", ClOrdID = "INNER", Text = ("q"):rep(20000) })
+                            assert(ini:send{ MsgType = "D", ClOrdID = "INNER",
+                                             Text = ("q"):rep(20000) })
                             return "1"
                           end }))
       send{ MsgType = "D", ClOrdID = "C4", Symbol = "IBM", Side = "1" }
@@ -328,8 +346,7 @@ describe("compiled send and read paths", function()
       -- In a script file's state, a compiled shape is written and sent from session:send itself
       -- (fl_lua_fast_send through the FFI). The tables come from one file both states load.
       local dir = H.tmpdir()
-      H.write(dir .. "/cases.lua", "local report = assert(load(" .. string.format("%q", report_source) ..
-                                   "))()\n" .. [[
+      H.write(dir .. "/cases.lua", load_report .. [[
         local good, bad = {}, {}
         for i = 1, 80 do good[#good + 1] = report(i, i * 100) end
         local t = report(81, "8100") t.LastQty = "6" good[#good + 1] = t
@@ -365,15 +382,7 @@ describe("compiled send and read paths", function()
         end }
       ]])
       local cases = dofile(dir .. "/cases.lua")
-      local got = {}
-      local acc, ini
-      eng, acc, ini = H.pair{
-        acceptor = { script = dir .. "/sender.lua" },
-        initiator = { script = { on_message = function(_, m) got[#got + 1] = m:copy() end } },
-      }
-      H.logon(eng, acc, ini)
-      assert(ini:send{ MsgType = "D", ClOrdID = "GO", Symbol = "IBM", Side = "BUY", OrderQty = 1,
-                       OrdType = "MARKET", HandlInst = "1", TransactTime = 0 })
+      local got = run_script_acceptor(dir .. "/sender.lua")
       H.step_until(eng, function() return #got == #cases.good + 1 end, "the reports")
       for i, t in ipairs(cases.good) do
         assert.same(as_c_writes(t), fields_of(got[i]:raw()))
@@ -392,8 +401,7 @@ describe("compiled send and read paths", function()
       -- Outside a batch a send flushes at once, through the hooks: the script's on_outbound
       -- runs inside that send. (Entering Lua from inside a compiled FFI call crashed.)
       local dir = H.tmpdir()
-      H.write(dir .. "/timer.lua", "local report = assert(load(" ..
-                                   string.format("%q", report_source) .. "))()\n" .. [[
+      H.write(dir .. "/timer.lua", load_report .. [[
         local outs = 0
         return {
           on_outbound = function() outs = outs + 1 end,
@@ -408,15 +416,7 @@ describe("compiled send and read paths", function()
           end,
         }
       ]])
-      local got = {}
-      local acc, ini
-      eng, acc, ini = H.pair{
-        acceptor = { script = dir .. "/timer.lua" },
-        initiator = { script = { on_message = function(_, m) got[#got + 1] = m:copy() end } },
-      }
-      H.logon(eng, acc, ini)
-      assert(ini:send{ MsgType = "D", ClOrdID = "GO", Symbol = "IBM", Side = "BUY", OrderQty = 1,
-                       OrdType = "MARKET", HandlInst = "1", TransactTime = 0 })
+      local got = run_script_acceptor(dir .. "/timer.lua")
       H.step_until(eng, function() return #got == 401 end, "the reports")
       for i = 1, 400 do assert.same(as_c_writes(report(i, i)), fields_of(got[i]:raw())) end
       -- on_outbound saw the logon and every report before the last
