@@ -15,6 +15,9 @@
 local ffi = require "ffi"
 
 local format, concat, tostring = string.format, table.concat, tostring
+-- What the generated code calls, taken now: a script that later assigns a global of the same
+-- name does not change how its messages are written.
+local load, type, tonumber, next = load, type, tonumber, next
 
 local M = {}
 
@@ -93,8 +96,7 @@ function M.compile(keys, n, fields, enums, prefixes, env)
   end)
   local up = { E = {}, P = {} }
   local out = {
-    "local ffi_cast, ffi_copy, u64p, format_number, max_number, up = ...",
-    "local type, tonumber, next = type, tonumber, next",
+    "local ffi_cast, ffi_copy, u64p, format_number, max_number, up, type, tonumber, next = ...",
   }
   for i, f in ipairs(order) do
     if f.info.has_enums ~= 0 then
@@ -124,7 +126,8 @@ function M.compile(keys, n, fields, enums, prefixes, env)
   out[#out + 1] = "end"
   local chunk = assert(load(concat(out, "\n"), "=fixlua.shape"))
   M.stats.compiled = M.stats.compiled + 1
-  return chunk(env.ffi_cast, env.ffi_copy, env.u64p, env.format_number, env.max_number, up), #order
+  return chunk(env.ffi_cast, env.ffi_copy, env.u64p, env.format_number, env.max_number, up,
+               type, tonumber, next), #order
 end
 
 return M

@@ -364,6 +364,9 @@ describe("compiled send and read paths", function()
         return { good = good, bad = bad }
       ]])
       H.write(dir .. "/sender.lua", [[
+        -- globals the generated writers also use: theirs were taken before the script ran
+        rawset(_G, "next", function() error("the script's own next") end)
+        rawset(_G, "type", function() return "nil" end)
         local cases = dofile("]] .. dir .. [[/cases.lua")
         local stats = require("fixlua.shape").stats
         return { on_message = function(session, msg)
