@@ -10,7 +10,7 @@ local ffi = require "ffi"
 local shape = require "fixlua.shape"
 
 local type, pairs, tonumber = type, pairs, tonumber
-local setmetatable, getmetatable = setmetatable, getmetatable
+local setmetatable, getmetatable, pcall = setmetatable, getmetatable, pcall
 local raw_metatable = require("debug").getmetatable
 local ffi_string, ffi_copy, ffi_cast = ffi.string, ffi.copy, ffi.cast
 
@@ -227,9 +227,10 @@ local function install_send(fs)
       end
       if same then
         cache.compiled = cache.compiled + 1
-        local write, nfields = shape.compile(seen, nk, cache.fields, cache.enums,
-                                             cache.prefixes, shape_env)
-        if write ~= nil then
+        -- (protected: a shape that cannot be compiled is only sent the general way)
+        local ok, write, nfields = pcall(shape.compile, seen, nk, cache.fields, cache.enums,
+                                         cache.prefixes, shape_env)
+        if ok and write ~= nil then
           cache.shapes[wire] = { n = nk, write = write, fields = nfields }
         end
         return
