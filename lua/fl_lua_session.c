@@ -196,7 +196,9 @@ char *fl_lua_fast_reserve(struct fl_lua_ctx *ctx, size_t n)
     return ctx->fast_scratch;
 }
 
-#define FAST_DECLINED (-1) /* send_items(): let the C encoder send the table */
+/* send_items() and send_written(): let the C encoder send the table. Positive, so that no
+ * fl_err code (FL_ENOMEM is -1) reads as it. */
+#define FAST_DECLINED 1
 
 static size_t count_soh(const char *p, size_t n)
 {

@@ -226,6 +226,10 @@ local function install_send(fs)
         end
       end
       if same then
+        -- A shape is compiled once, or found not to compile once (a tag named twice, no
+        -- field of its own...): either way the candidate is done with until other keys come.
+        if cand.done then return end
+        cand.done = true
         cache.compiled = cache.compiled + 1
         -- (protected: a shape that cannot be compiled is only sent the general way)
         local ok, write, nfields = pcall(shape.compile, seen, nk, cache.fields, cache.enums,
@@ -240,7 +244,7 @@ local function install_send(fs)
       cand = {}
       cache.candidates[wire] = cand
     end
-    cand.n = nk
+    cand.n, cand.done = nk, false
     for i = 1, nk do cand[i] = seen[i] end
   end
 

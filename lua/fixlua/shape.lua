@@ -15,9 +15,10 @@
 local ffi = require "ffi"
 
 local format, concat, tostring = string.format, table.concat, tostring
--- What the generated code calls, taken now: a script that later assigns a global of the same
--- name does not change how its messages are written.
+-- What this module and the code it generates call, taken now: a script that later assigns a
+-- global of the same name does not change how its messages are written.
 local load, type, tonumber, next = load, type, tonumber, next
+local ipairs, assert, sort = ipairs, assert, table.sort
 
 local M = {}
 
@@ -89,7 +90,7 @@ function M.compile(keys, n, fields, enums, prefixes, env)
     end
   end
   if #order == 0 then return nil end
-  table.sort(order, function(a, b)
+  sort(order, function(a, b)
     if a.header ~= b.header then return a.header < b.header end
     if a.tag ~= b.tag then return a.tag < b.tag end
     return a.index < b.index

@@ -464,6 +464,21 @@ describe("compiled send and read paths", function()
       assert.same(as_c_writes(report(5, 1)), fields_of(got.msgs[5]:raw()))
     end)
 
+    it("does not spend its compile budget on a shape that cannot be compiled", function()
+      local got, _, ini = pair_recording()
+      local stats = require("fixlua.shape").stats
+      -- MsgType named twice: never compiled, however often it comes
+      for i = 1, 100 do
+        assert(ini:send{ MsgType = "D", [35] = "D", ClOrdID = "T" .. i, Symbol = "IBM" })
+      end
+      local compiled = stats.compiled
+      for i = 1, 3 do
+        assert(ini:send{ MsgType = "D", ClOrdID = "G" .. i, Symbol = "IBM", Side = "1" })
+      end
+      assert.equals(compiled + 1, stats.compiled)
+      H.step_until(eng, function() return #got.msgs == 103 end, "the orders")
+    end)
+
     it("stops compiling after a bounded number of shapes, and still sends each right", function()
       local got, _, ini = pair_recording()
       local stats = require("fixlua.shape").stats
