@@ -649,21 +649,10 @@ COLD static int begin_slow(struct fl_builder *b, const char *begin_string, const
 
 /* 1 when the C string s equals the cached BeginString c of length len (1 to the maximum, no
  * NUL in it). The bytes are compared in order and the first difference ends the comparison, so
- * s is read no further than its terminator (a shorter s differs at its NUL). Unrolled for
- * lengths known at the call. */
+ * s is read no further than its terminator (a shorter s differs at its NUL). Inlined, it is
+ * unrolled where the call gives the length as a constant. */
 static inline int same_begin_string(const char *s, const char *c, size_t len)
 {
-#pragma GCC unroll 16
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != c[i])
-            return 0;
-    return s[len] == '\0';
-}
-
-/* same_begin_string() for other lengths, as a plain loop. */
-static inline int same_begin_string_n(const char *s, const char *c, size_t len)
-{
-#pragma GCC unroll 1
     for (size_t i = 0; i < len; i++)
         if (s[i] != c[i])
             return 0;
@@ -680,7 +669,7 @@ int fl_builder_begin(struct fl_builder *b, const char *begin_string, const char 
     size_t len = b->begin_string_len;
     int same = len == 7   ? same_begin_string(begin_string, c, 7) /* "FIX.4.x" */
                : len == 8 ? same_begin_string(begin_string, c, 8) /* "FIXT.1.1" */
-               : len != 0 && same_begin_string_n(begin_string, c, len);
+               : len != 0 && same_begin_string(begin_string, c, len);
     if (LIKELY(same) && LIKELY(msg_type_len - 1 < 3)) {
         char m0 = msg_type[0], m1 = msg_type[msg_type_len >> 1], m2 = msg_type[msg_type_len - 1];
         if (LIKELY(m0 != SOH && m1 != SOH && m2 != SOH)) {
