@@ -1,9 +1,9 @@
 /* fixlua — the file store: struct fl_store_ops over an append-only journal of checksummed records.
  *
  * One journal per session, `dir`/`name`.journal, written only by appending one record per
- * fl_store_commit(); nothing is ever rewritten in place. Opening replays every record to rebuild
- * next_sender/next_target and a compact index from seq to the file offset of each stored message,
- * so reads never scan; iterators pread() through a bounded window they own (the page cache is
+ * fl_store_commit(); only the header's synced end is ever rewritten. Opening replays every record
+ * to rebuild next_sender/next_target and a compact index from seq to the file offset of each
+ * stored message, so reads never scan; iterators pread() through a bounded window they own (the page cache is
  * the one copy of the file, so they see what the mapping wrote). Depends on fl_store.h,
  * fl_crc32c() and POSIX file I/O and mmap() only.
  *
@@ -28,9 +28,13 @@
  * it, which then leaves the file alone. No mutable static state: any number of stores may live in
  * one process.
  *
- * Format (version 1; every integer little-endian):
- *   file header, 32 bytes: magic "\x89FLJRNL\n" | u32 version | u32 0 | i64 creation time (ns
- *     since the epoch) | u32 0 | u32 CRC-32C of the 28 bytes before it.
+ * Format (version 2; every integer little-endian):
+ *   file header, 32 bytes: magic "\x89FLJRNL\n" | u32 version | u32 synced end, low half |
+ *     i64 creation time (ns since the epoch) | u32 synced end, high half | u32 CRC-32C of the 28
+ *     bytes before it. The synced end is a record boundary: every record below it was made
+ *     durable by an fdatasync() (or a clean close, see below) before the header said so.
+ *     Version 1 is the same with both halves zero and no synced end; it is read, with every
+ *     record treated as synced, and written as version 2 at its first sync.
  *   then records, back to back, each a 16-byte header and a payload:
  *     u32 payload length | u8 type | u8[3] zero | u32 hcrc = CRC-32C of the 8 bytes before it |
  *     u32 crc = CRC-32C of the first 8 header bytes followed by the payload.
@@ -51,8 +55,23 @@
  * (with the zeros after it) and reported as a note when the file ends inside it, or when its
  * header is not all zero but fails a check and nothing but zero bytes follows it (none: the usual
  * torn write; some: the preallocated room, or a file system that extended the file with zeros
- * when the machine crashed). Anything else that fails a check is FL_ECORRUPT with its file
- * offset: the journal is never reset silently.
+ * when the machine crashed). Past the synced end, the first record that fails a check ends the
+ * journal whatever follows it, and is cut off with everything after it and a note: a power loss
+ * writes the unsynced pages of a file back in any order, so a zeroed page can sit between records
+ * that reached the disk, and none of that tail was promised durable. Anything else that fails a
+ * check is FL_ECORRUPT with its file offset: the journal is never reset silently.
+ *
+ * The synced end is rewritten in place, the one exception to appending, after each successful
+ * fdatasync(): per commit with sync EVERY, per flush with BATCH, and at the clean close of a store
+ * that committed, which syncs first in every mode (NONE included: once per close). The header page
+ * goes to disk with the next sync, so the mark on disk lags at most one sync behind, which only
+ * makes recovery cut sooner. The header is 32 bytes inside the first disk sector, which a disk
+ * writes whole; the one window left is the kernel writing the page back in the middle of the
+ * 32-byte store, followed by a power loss before the next sync rewrites it, and the journal is
+ * then refused for its header checksum. A journal that ends before its synced end lost writes its disk had acknowledged
+ * (or is a truncated copy): recovery says so in its note and lowers the mark to the end, so that
+ * the unsynced writes that follow are judged as such. Past the synced end the cut does not ask
+ * what damaged the first bad record: a flipped bit there costs the records after it too.
  *
  * Failure policy: a commit does everything that can fail for lack of memory or disk (index
  * update, posix_fallocate() of more room) before the first byte of its record is written, so a
@@ -67,7 +86,7 @@
  * those dirtied through a MAP_SHARED mapping included, and the size and block metadata the data
  * needs: msync(MS_SYNC) is the same vfs_fsync_range() restricted to a range, and the only dirty
  * pages of a journal are the commits since the last sync, so the range would buy nothing. One
- * call keeps one failure policy for both paths and needs no synced-offset bookkeeping. POSIX
+ * call keeps one failure policy for both paths. POSIX
  * itself promises mapped stores only to msync(): a port to a system without a unified page cache
  * must call msync() over [last synced offset, end) first.
  *
@@ -98,7 +117,8 @@
 
 #define HEADER_SIZE 32
 #define HEADER_MAGIC "\x89" "FLJRNL\n"
-#define FORMAT_VERSION 1u
+#define FORMAT_VERSION 2u
+#define FORMAT_VERSION_UNSYNCED 1u /* no synced end in its header */
 #define REC_HDR 16              /* record header bytes */
 #define REC_BATCH 1u            /* record type */
 #define BATCH_FIXED 20          /* next_target, next_sender, count */
@@ -151,6 +171,8 @@ struct file_store {
     uint64_t next_target;
     int64_t creation_time;
     uint64_t end;               /* committed size: every byte below is a checked record */
+    uint64_t synced;            /* the header's synced end; UINT64_MAX for a version-1 header */
+    bool committed;             /* a commit since open: a clean close then marks the end synced */
     uint64_t epoch;             /* bumped when reset swaps the file, so iterators drop windows */
     bool dirty;                 /* SYNC_BATCH: written since the last fdatasync() */
     bool broken;                /* see the failure policy above */
@@ -470,12 +492,13 @@ static void idx_free(struct seq_index *x)
 
 /* ---- header ------------------------------------------------------------------------------ */
 
-static void header_encode(unsigned char *h, int64_t creation_time)
+static void header_encode(unsigned char *h, int64_t creation_time, uint64_t synced)
 {
-    memset(h, 0, HEADER_SIZE);
     memcpy(h, HEADER_MAGIC, 8);
     put_le32(h + 8, FORMAT_VERSION);
+    put_le32(h + 12, (uint32_t)synced);
     put_le64(h + 16, (uint64_t)creation_time);
+    put_le32(h + 24, (uint32_t)(synced >> 32));
     put_le32(h + 28, fl_crc32c(0, h, 28));
 }
 
@@ -486,7 +509,7 @@ static int header_write(int fd, enum fl_store_sync sync, int64_t creation_time)
     unsigned char h[HEADER_SIZE];
     int e;
 
-    header_encode(h, creation_time);
+    header_encode(h, creation_time, HEADER_SIZE);
     e = pwrite_all(fd, h, sizeof(h), 0);
     if (!e)
         e = truncate_to(fd, HEADER_SIZE);  // drop whatever an interrupted creation left
@@ -575,6 +598,23 @@ static int compact(struct file_store *s)
     if (fstat(s->fd, &st) == 0 && (uint64_t)st.st_size == s->end)
         return 0;   // also leaves the time stamps of an archive opened only to be read
     return truncate_to(s->fd, s->end);
+}
+
+/* Records in the header that every record below `end` is synced (see the top of this file).
+ * Through the mapping when there is one, so that the steady state stays free of system calls.
+ * A failed pwrite() leaves the older mark, which only makes a later recovery cut sooner. */
+static void mark_synced(struct file_store *s, uint64_t end)
+{
+    unsigned char h[HEADER_SIZE];
+
+    if (s->synced != UINT64_MAX && end <= s->synced)
+        return;
+    header_encode(h, s->creation_time, end);
+    if (s->map)
+        memcpy(s->map, h, sizeof(h));
+    else if (pwrite_all(s->fd, h, sizeof(h), 0) != 0)
+        return;
+    s->synced = end;
 }
 
 /* ---- recovery ---------------------------------------------------------------------------- */
@@ -692,6 +732,7 @@ static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t err
     struct reader r = {.fd = s->fd, .fsize = fsize};
     uint64_t off = HEADER_SIZE;
     const char *torn = NULL;
+    bool scrambled = false;     /* cut with data after the bad record: the unsynced tail */
     int rc = FL_OK;
 
     while (off < fsize) {
@@ -699,6 +740,8 @@ static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t err
         const unsigned char *h;
         uint32_t len, crc;
         bool zero;
+        /* Past the synced end a failed check is the unsynced tail a power loss scrambled. */
+        bool unsynced = off >= s->synced;
 
         /* Only zero bytes from a record boundary on is the normal end: the room a writer
          * preallocated. (A torn header whose written bytes are all zero is the same thing.) */
@@ -727,6 +770,11 @@ static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t err
                 torn = "its header fails its checksum and only zero bytes follow it";
                 break;
             }
+            if (unsynced) {
+                torn = blank ? "its header is all zero bytes" : "its header fails its checksum";
+                scrambled = true;
+                break;
+            }
             bufmsg(errbuf, errlen, "%s: record header checksum mismatch at offset %" PRIu64
                    " (%" PRIu64 " bytes follow)", s->path, off, left);
             rc = FL_ECORRUPT;
@@ -734,6 +782,11 @@ static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t err
         }
         len = get_le32(h);
         if (h[4] != REC_BATCH || h[5] || h[6] || h[7] || len > MAX_RECORD) {
+            if (unsynced) {
+                torn = "its header is not a record's";
+                scrambled = true;
+                break;
+            }
             bufmsg(errbuf, errlen, "%s: unknown record type %u or bad length %" PRIu32
                    " at offset %" PRIu64, s->path, h[4], len, off);
             rc = FL_ECORRUPT;
@@ -759,6 +812,11 @@ static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t err
                 torn = "its checksum fails and only zero bytes follow it";
                 break;
             }
+            if (unsynced) {
+                torn = "its checksum fails";
+                scrambled = true;
+                break;
+            }
             bufmsg(errbuf, errlen, "%s: record checksum mismatch at offset %" PRIu64
                    " (%" PRIu32 "-byte record, %" PRIu64 " more bytes follow)", s->path, off,
                    len, left - REC_HDR - len);
@@ -772,8 +830,10 @@ static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t err
     }
     if (torn) {
         char eb[128];
+        /* Synced in every mode: records cut after a scrambled one must not come back behind
+         * the ones appended next, after another crash. */
         int e = truncate_to(s->fd, off);
-        if (!e && s->sync != FL_STORE_SYNC_NONE)
+        if (!e)
             e = datasync(s->fd);
         if (e) {
             bufmsg(errbuf, errlen, "%s: cutting the torn record at offset %" PRIu64 ": %s",
@@ -781,14 +841,52 @@ static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t err
             rc = FL_EIO;
             goto out;
         }
-        bufmsg(note, notelen, "%s: cut off a torn last record at offset %" PRIu64 " (%" PRIu64
-               " bytes; %s), a crash interrupted its write; that batch was not committed",
-               s->path, off, fsize - off, torn);
+        if (scrambled)
+            bufmsg(note, notelen, "%s: cut off the unsynced tail from offset %" PRIu64 " (%" PRIu64
+                   " bytes; the record there: %s), a crash lost writes not yet synced; no batch "
+                   "from there on was durable", s->path, off, fsize - off, torn);
+        else if (s->synced != UINT64_MAX && off < s->synced)
+            /* The old rules cut it, but the header says it was synced: not a crash's doing. */
+            bufmsg(note, notelen, "%s: cut off a damaged record at offset %" PRIu64 ", below the "
+                   "synced end %" PRIu64 " (%s): the disk lost writes it had acknowledged, or this "
+                   "is a damaged copy", s->path, off, s->synced, torn);
+        else
+            bufmsg(note, notelen, "%s: cut off a torn last record at offset %" PRIu64 " (%" PRIu64
+                   " bytes; %s), a crash interrupted its write; that batch was not committed",
+                   s->path, off, fsize - off, torn);
     }
     s->end = off;
 out:
     free(r.buf);
     return rc;
+}
+
+/* Lowers the synced end of a journal that ends before it (see the top of this file) to its end,
+ * durably, and says so in note unless recovery already did (a record cut below the mark). */
+static int lower_mark(struct file_store *s, char *errbuf, size_t errlen, char *note,
+                      size_t notelen)
+{
+    unsigned char h[HEADER_SIZE];
+    uint64_t was = s->synced;
+    size_t used = strlen(note);
+    char eb[128];
+    int e;
+
+    header_encode(h, s->creation_time, s->end);
+    e = pwrite_all(s->fd, h, sizeof(h), 0);
+    if (!e)
+        e = datasync(s->fd);
+    if (e) {
+        bufmsg(errbuf, errlen, "%s: lowering its synced end to offset %" PRIu64 ": %s%s%s", s->path,
+               s->end, errtext(e, eb, sizeof(eb)), used ? "; recovery had already: " : "", note);
+        return FL_EIO;
+    }
+    s->synced = s->end;
+    if (!used)
+        bufmsg(note, notelen, "%s: the journal ends at offset %" PRIu64 ", before its synced end %"
+               PRIu64 ": the disk lost writes it had acknowledged, or this is a truncated copy; "
+               "synced end lowered to match", s->path, s->end, was);
+    return FL_OK;
 }
 
 /* Reads and checks the file header of a journal of size fsize, or initialises it when it holds
@@ -825,6 +923,7 @@ static int load_header(struct file_store *s, bool created, int64_t now,
             bufmsg(note, notelen, "%s: header was incomplete (%zu bytes; its creation was "
                    "interrupted before any commit), initialised as a new journal", s->path, got);
         s->creation_time = now;
+        s->synced = HEADER_SIZE;
         return FL_OK;
     }
     if (memcmp(h, HEADER_MAGIC, 8) != 0) {
@@ -832,20 +931,32 @@ static int load_header(struct file_store *s, bool created, int64_t now,
         return FL_ECORRUPT;
     }
     version = get_le32(h + 8);
-    if (version != FORMAT_VERSION) {
+    if (version != FORMAT_VERSION && version != FORMAT_VERSION_UNSYNCED) {
         bufmsg(errbuf, errlen, "%s: unsupported journal format version %" PRIu32
-               " (this build reads version %u)", s->path, version, FORMAT_VERSION);
+               " (this build reads versions %u and %u)", s->path, version,
+               FORMAT_VERSION_UNSYNCED, FORMAT_VERSION);
         return FL_EFORMAT;
     }
     if (fl_crc32c(0, h, 28) != get_le32(h + 28)) {
         bufmsg(errbuf, errlen, "%s: file header checksum mismatch at offset 0", s->path);
         return FL_ECORRUPT;
     }
-    if (get_le32(h + 12) || get_le32(h + 24)) {
-        bufmsg(errbuf, errlen, "%s: file header has unknown flags set (a newer writer?)", s->path);
-        return FL_EFORMAT;
-    }
     s->creation_time = (int64_t)get_le64(h + 16);
+    if (version == FORMAT_VERSION_UNSYNCED) {
+        if (get_le32(h + 12) || get_le32(h + 24)) {
+            bufmsg(errbuf, errlen, "%s: file header has unknown flags set (a newer writer?)",
+                   s->path);
+            return FL_EFORMAT;
+        }
+        s->synced = UINT64_MAX;
+        return FL_OK;
+    }
+    s->synced = (uint64_t)get_le32(h + 12) | (uint64_t)get_le32(h + 24) << 32;
+    if (s->synced < HEADER_SIZE) {
+        bufmsg(errbuf, errlen, "%s: file header gives a synced end of %" PRIu64 ", inside the "
+               "header", s->path, s->synced);
+        return FL_ECORRUPT;
+    }
     return FL_OK;
 }
 
@@ -1061,6 +1172,9 @@ static int file_commit(struct fl_store *base, const struct fl_store_batch *b)
     s->end += size;
     s->next_sender = ns;
     s->next_target = nt;
+    s->committed = true;
+    if (s->sync == FL_STORE_SYNC_EVERY)
+        mark_synced(s, s->end);
     return FL_OK;
 }
 
@@ -1084,6 +1198,7 @@ static int file_flush(struct fl_store *base)
         return FL_EIO;
     }
     s->dirty = false;
+    mark_synced(s, s->end);
     return FL_OK;
 }
 
@@ -1132,8 +1247,11 @@ static int file_reset(struct fl_store *base, int64_t now)
         SET_ERR(s, "reset: writing %s: %s", tmp, errtext(e, eb, sizeof(eb)));
         goto out;
     }
-    /* The archive ends at its last record like a cleanly closed journal. If the reset fails
-     * after this, the next commit maps the current journal again. */
+    /* The archive ends at its last record like a cleanly closed journal, synced and marked so.
+     * If the reset fails after this, the next commit maps the current journal again. */
+    if (s->committed && !s->broken && (s->synced == UINT64_MAX || s->end > s->synced) &&
+        datasync(s->fd) == 0)
+        mark_synced(s, s->end);
     e = compact(s);
     if (e) {
         SET_ERR(s, "reset: truncating %s after its last record: %s", s->path,
@@ -1171,6 +1289,7 @@ static int file_reset(struct fl_store *base, int64_t now)
     s->end = HEADER_SIZE;
     s->next_sender = s->next_target = 1;
     s->creation_time = now;
+    s->synced = HEADER_SIZE;
     s->epoch++;
     s->dirty = false;
     s->broken = false;
@@ -1332,15 +1451,19 @@ static void file_close(struct fl_store *base)
 {
     struct file_store *s = (struct file_store *)base;
 
-    /* A BATCH store closed between flushes: make the last commits durable as a courtesy; close
-     * cannot report failure, so callers who need to know flush first. */
-    if (s->sync == FL_STORE_SYNC_BATCH && s->dirty && !s->broken)
-        (void)datasync(s->fd);
-    /* Leave the file ending at its last record, readable by any tool. Not from a forked child:
-     * it holds no lock, and the owner's mapping would reach past the end of the file. A failure
-     * only leaves the zero tail, which is a normal end. */
-    if (s->owner == getpid())
+    /* Not from a forked child: it holds no lock, and the owner's mapping would reach past the
+     * end of the file. */
+    if (s->owner == getpid()) {
+        /* A clean close of a store that committed syncs what is not yet synced and marks its
+         * end (see the top of this file): a courtesy, since close cannot report failure;
+         * callers who need to know flush first. */
+        if (s->committed && !s->broken && (s->synced == UINT64_MAX || s->end > s->synced) &&
+            datasync(s->fd) == 0)
+            mark_synced(s, s->end);
+        /* Leave the file ending at its last record, readable by any tool. A failure only leaves
+         * the zero tail, which is a normal end. */
         (void)compact(s);
+    }
     free_store(s);
 }
 
@@ -1469,6 +1592,11 @@ int fl_store_file_open_opts(const char *dir, const char *name, enum fl_store_syn
         goto fail;
     if ((uint64_t)st.st_size > HEADER_SIZE) {
         rc = replay(s, (uint64_t)st.st_size, errbuf, errlen, note, sizeof(note));
+        if (rc != FL_OK)
+            goto fail;
+    }
+    if (s->synced != UINT64_MAX && s->end < s->synced) {
+        rc = lower_mark(s, errbuf, errlen, note, sizeof(note));
         if (rc != FL_OK)
             goto fail;
     }

@@ -196,6 +196,35 @@ static int make_fixture(const char *dir, long long sizes[FX_BATCHES + 1])
     return ok;
 }
 
+/* The version and synced end of a journal header, and a header rewritten with others. */
+static uint32_t header_version(const unsigned char *h)
+{
+    return (uint32_t)h[8] | (uint32_t)h[9] << 8 | (uint32_t)h[10] << 16 | (uint32_t)h[11] << 24;
+}
+
+static unsigned long long header_synced(const unsigned char *h)
+{
+    unsigned long long v = 0;
+
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | h[24 + i];
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | h[12 + i];
+    return v;
+}
+
+static void set_header(unsigned char *h, uint32_t version, unsigned long long synced)
+{
+    for (int i = 0; i < 4; i++) {
+        h[8 + i] = (unsigned char)(version >> (8 * i));
+        h[12 + i] = (unsigned char)(synced >> (8 * i));
+        h[24 + i] = (unsigned char)(synced >> (32 + 8 * i));
+    }
+    uint32_t crc = fl_crc32c(0, h, 28);
+    for (int i = 0; i < 4; i++)
+        h[28 + i] = (unsigned char)(crc >> (8 * i));
+}
+
 /* True if s holds exactly the fixture's first k batches. */
 static int holds_batches(struct fl_store *s, int k)
 {
@@ -507,6 +536,7 @@ FL_TEST(cut_at_every_byte_recovers_exactly_the_complete_batches)
     FL_CHECK(make_fixture(dir, sizes));
     full = slurp(jpath(dir, "src", src, sizeof(src)), &flen);
     FL_CHECK(full && (long long)flen == sizes[FX_BATCHES]);
+    set_header(full, 2, 32);    // as a writer that never synced left it
     jpath(dir, "cut", cut, sizeof(cut));
     for (size_t len = 32; len < flen; len++) {
         int k = 0;
@@ -632,13 +662,15 @@ FL_TEST(flipped_payload_byte_in_the_last_record_is_cut_as_torn)
     long long sizes[FX_BATCHES + 1];
     unsigned char *full = NULL;
     size_t flen = 0;
-    char src[512], bad[512], err[256];
+    char src[512], bad[512], err[256], at[128];
 
     FL_CHECK(dir);
     FL_CHECK(make_fixture(dir, sizes));
     full = slurp(jpath(dir, "src", src, sizeof(src)), &flen);
     FL_CHECK(full);
     jpath(dir, "bad", bad, sizeof(bad));
+    /* As a crash while writing it leaves it: synced up to the record before. */
+    set_header(full, 2, (unsigned long long)sizes[FX_BATCHES - 1]);
     for (long long pos = sizes[FX_BATCHES - 1] + 16; pos < sizes[FX_BATCHES]; pos++) {
         full[pos] ^= 0x01;
         FL_CHECK(spit(bad, full, flen));
@@ -650,6 +682,20 @@ FL_TEST(flipped_payload_byte_in_the_last_record_is_cut_as_torn)
         fl_store_close(s);
         s = NULL;
     }
+    /* The same damage to a record the header says was synced: cut all the same (nothing follows
+     * it), but the note says what it means, and the mark comes down to the new end. */
+    set_header(full, 2, flen);
+    full[sizes[FX_BATCHES] - 3] ^= 0x01;
+    FL_CHECK(spit(bad, full, flen));
+    FL_CHECK_INT(fl_store_file_open(dir, "bad", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    snprintf(at, sizeof(at), "damaged record at offset %lld, below the synced end %zu",
+             sizes[FX_BATCHES - 1], flen);
+    FL_CHECK(strstr(err, at) && strstr(err, "acknowledged"));
+    FL_CHECK(holds_batches(s, FX_BATCHES - 1));
+    free(full);
+    full = slurp(bad, &flen);
+    FL_CHECK(full && header_synced(full) == (unsigned long long)sizes[FX_BATCHES - 1]);
 end:
     fl_store_close(s);
     free(full);
@@ -658,7 +704,8 @@ end:
 
 /* Zeros after the last record are the room a writer reserved (or a file system's crash
  * extension): the normal end, silent, kept while open and gone after a clean close. A record
- * that fails its checks before them is torn; zeros followed by anything else are corrupt. */
+ * that fails its checks before them is torn; zeros followed by anything else are corrupt below
+ * the synced end, and the unsynced tail past it. */
 FL_TEST(zero_tail_is_the_normal_end_a_bad_record_before_it_is_torn_zeros_then_data_corrupt)
 {
     char *dir = make_tmpdir();
@@ -693,8 +740,10 @@ FL_TEST(zero_tail_is_the_normal_end_a_bad_record_before_it_is_torn_zeros_then_da
     FL_CHECK(holds_batches(s, FX_BATCHES));
     fl_store_close(s);
     s = NULL;
-    /* The last record half written (its end zeroed) and zeros after it: still a torn write. */
+    /* The last record half written (its end zeroed) and zeros after it, synced up to the record
+     * before: still a torn write. */
     memset(grown + flen - 5, 0, 5);
+    set_header(grown, 2, (unsigned long long)sizes[FX_BATCHES - 1]);
     FL_CHECK(spit(bad, grown, flen + 4096));
     FL_CHECK_INT(fl_store_file_open(dir, "bad", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
                  FL_OK);
@@ -703,18 +752,26 @@ FL_TEST(zero_tail_is_the_normal_end_a_bad_record_before_it_is_torn_zeros_then_da
     fl_store_close(s);
     s = NULL;
     FL_CHECK_INT(file_size(bad), sizes[FX_BATCHES - 1]);
-    /* But a non-zero byte anywhere after the damage means real data follows: corrupt. */
+    /* But below the synced end, a non-zero byte anywhere after the damage means real data
+     * follows: corrupt. */
+    set_header(grown, 2, flen);
     grown[flen + 4095] = 1;
     FL_CHECK(spit(bad, grown, flen + 4096));
     FL_CHECK_INT(fl_store_file_open(dir, "bad", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
                  FL_ECORRUPT);
     FL_CHECK(strstr(err, "record checksum mismatch"));
+    FL_CHECK_INT(file_size(bad), (long long)flen + 4096);  // nothing cut
+    /* Zeros then data past the synced end (here the end of the fixture's clean close) are what
+     * a power loss leaves of unsynced writes: cut off with a note. */
     memcpy(grown, full, flen);
     FL_CHECK(spit(bad, grown, flen + 4096));
     FL_CHECK_INT(fl_store_file_open(dir, "bad", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
-                 FL_ECORRUPT);
-    FL_CHECK(strstr(err, "header checksum mismatch"));
-    FL_CHECK_INT(file_size(bad), (long long)flen + 4096);  // nothing cut
+                 FL_OK);
+    FL_CHECK(strstr(err, "unsynced tail") && strstr(err, "all zero"));
+    FL_CHECK(holds_batches(s, FX_BATCHES));
+    fl_store_close(s);
+    s = NULL;
+    FL_CHECK_INT(file_size(bad), (long long)flen);
 end:
     fl_store_close(s);
     free(full);
@@ -740,6 +797,7 @@ FL_TEST(torn_record_inside_the_zero_tail_is_cut_at_every_byte)
     FL_CHECK(make_fixture(dir, sizes));
     full = slurp(jpath(dir, "src", src, sizeof(src)), &flen);
     FL_CHECK(full && flen < room);
+    set_header(full, 2, 32);    // as a writer that never synced left it
     img = malloc(room);
     FL_CHECK(img);
     jpath(dir, "bad", bad, sizeof(bad));
@@ -814,14 +872,14 @@ FL_TEST(bad_magic_bad_header_crc_and_unknown_version_are_refused)
                  FL_ECORRUPT);
     FL_CHECK(strstr(err, "header checksum"));
     /* A well-formed header of a future version: a clear message, not "corrupt". */
-    full[8] = 2;
+    full[8] = 3;
     uint32_t crc = fl_crc32c(0, full, 28);
     for (int i = 0; i < 4; i++)
         full[28 + i] = (unsigned char)(crc >> (8 * i));
     FL_CHECK(spit(bad, full, flen));
     FL_CHECK_INT(fl_store_file_open(dir, "bad", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
                  FL_EFORMAT);
-    FL_CHECK(strstr(err, "unsupported journal format version 2"));
+    FL_CHECK(strstr(err, "unsupported journal format version 3"));
     FL_CHECK_INT(file_size(bad), (long long)flen);
 end:
     fl_store_close(s);
@@ -1016,6 +1074,259 @@ FL_TEST(sync_every_and_batch_with_flush_commit_durably_and_reopen)
     FL_CHECK(iter_matches(s, 1, 0, all, 3));
 end:
     fl_store_close(s);
+    remove_tmpdir(dir);
+}
+
+/* A power loss writes a journal's unsynced pages back in any order, so past the last sync a
+ * zeroed or stale stretch can sit before records that did reach the disk. Recovery keeps every
+ * synced batch, cuts the tail from the first bad record past the synced end (later records
+ * with it: none of them was durable) and says so; damage below the synced end stays corrupt. */
+static void power_loss_case(bool no_map)
+{
+    const struct fl_store_file_opts opts = {.no_map = no_map};
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL, *r = NULL;
+    unsigned char *img = NULL;
+    size_t ilen = 0;
+    char live[512], lost[512], err[256], at[64];
+    long long sizes[FX_BATCHES + 1];
+
+    FL_CHECK(dir);
+    sizes[0] = 32;
+    sizes[1] = sizes[0] + rec_size(b1, 2);
+    sizes[2] = sizes[1] + rec_size(b2, 1);
+    sizes[3] = sizes[2] + rec_size(NULL, 0);
+    sizes[4] = sizes[3] + rec_size(b4, 3);
+    sizes[5] = sizes[4] + rec_size(b5, 1);
+    FL_CHECK_INT(fl_store_file_open_opts(dir, "live", FL_STORE_SYNC_BATCH, T0, &opts, &s, err,
+                                         sizeof(err)), FL_OK);
+    jpath(dir, "live", live, sizeof(live));
+    jpath(dir, "lost", lost, sizeof(lost));
+    FL_CHECK_INT(commit_msgs(s, 2, 0, b1, 2), FL_OK);
+    FL_CHECK_INT(commit_msgs(s, 3, 0, b2, 1), FL_OK);
+    img = slurp(live, &ilen);
+    FL_CHECK(img && header_version(img) == 2 && header_synced(img) == 32);
+    free(img);
+    FL_CHECK_INT(fl_store_flush(s), FL_OK);
+    FL_CHECK_INT(commit_msgs(s, 4, 0, NULL, 0), FL_OK);
+    FL_CHECK_INT(commit_msgs(s, 5, 0, b4, 3), FL_OK);
+    FL_CHECK_INT(commit_msgs(s, 6, 10, b5, 1), FL_OK);
+    /* What the disk may hold after a power loss now: the file as the page cache has it (the
+     * reserved room after the records), then stretches of it lost. */
+    img = slurp(live, &ilen);
+    FL_CHECK(img && ilen >= (size_t)sizes[5] && header_synced(img) == (unsigned long long)sizes[2]);
+    if (no_map) {   // the pwrite() path has no reserved room: the file system's zeros, then
+        unsigned char *more = realloc(img, ilen + 8192);
+        FL_CHECK(more);
+        img = more;
+        memset(img + ilen, 0, 8192);
+        ilen += 8192;
+    }
+
+    /* The first unsynced record never written, the two after it written. */
+    memset(img + sizes[2], 0, (size_t)(sizes[3] - sizes[2]));
+    FL_CHECK(spit(lost, img, ilen));
+    FL_CHECK_INT(fl_store_file_open(dir, "lost", FL_STORE_SYNC_BATCH, T0, &r, err, sizeof(err)),
+                 FL_OK);
+    snprintf(at, sizeof(at), "unsynced tail from offset %lld ", sizes[2]);
+    FL_CHECK(strstr(err, at) && strstr(err, "all zero"));
+    FL_CHECK(holds_batches(r, 2));
+    /* The session goes on from there, and its next sync moves the mark. */
+    FL_CHECK_INT(commit_msgs(r, 4, 0, NULL, 0), FL_OK);
+    FL_CHECK_INT(fl_store_flush(r), FL_OK);
+    fl_store_close(r);
+    r = NULL;
+    free(img);
+    img = slurp(lost, &ilen);
+    FL_CHECK(img && ilen == (size_t)sizes[3] && header_synced(img) == (unsigned long long)sizes[3]);
+    free(img);
+
+    /* A later record half written (its middle lost) with the next one whole after it. */
+    img = slurp(live, &ilen);
+    FL_CHECK(img);
+    memset(img + sizes[3] + 20, 0, 8);
+    FL_CHECK(spit(lost, img, ilen));
+    FL_CHECK_INT(fl_store_file_open(dir, "lost", FL_STORE_SYNC_NONE, T0, &r, err, sizeof(err)),
+                 FL_OK);
+    snprintf(at, sizeof(at), "unsynced tail from offset %lld ", sizes[3]);
+    FL_CHECK(strstr(err, at) && strstr(err, "checksum fails"));
+    FL_CHECK(holds_batches(r, 3));
+    fl_store_close(r);
+    r = NULL;
+
+    /* Damage below the synced end is no crash's doing: refused, nothing cut. */
+    img[sizes[1] + 30] ^= 0x40;
+    FL_CHECK(spit(lost, img, ilen));
+    FL_CHECK_INT(fl_store_file_open(dir, "lost", FL_STORE_SYNC_NONE, T0, &r, err, sizeof(err)),
+                 FL_ECORRUPT);
+    snprintf(at, sizeof(at), "at offset %lld ", sizes[1]);
+    FL_CHECK(strstr(err, at));
+    FL_CHECK_INT(file_size(lost), (long long)ilen);
+
+    /* A BATCH store closed with unsynced commits syncs them, and marks its end. */
+    fl_store_close(s);
+    s = NULL;
+    free(img);
+    img = slurp(live, &ilen);
+    FL_CHECK(img && ilen == (size_t)sizes[5] && header_synced(img) == (unsigned long long)ilen);
+
+    /* A header whose checksum holds but which is no record's (type 9) past the synced end: cut
+     * the same way. */
+    set_header(img, 2, (unsigned long long)sizes[2]);
+    {
+        unsigned char *h = img + sizes[3];
+        memset(h, 0, 16);
+        h[0] = 4;
+        h[4] = 9;
+        uint32_t hcrc = fl_crc32c(0, h, 8);
+        for (int i = 0; i < 4; i++)
+            h[8 + i] = (unsigned char)(hcrc >> (8 * i));
+    }
+    FL_CHECK(spit(lost, img, ilen));
+    FL_CHECK_INT(fl_store_file_open(dir, "lost", FL_STORE_SYNC_NONE, T0, &r, err, sizeof(err)),
+                 FL_OK);
+    snprintf(at, sizeof(at), "unsynced tail from offset %lld ", sizes[3]);
+    FL_CHECK(strstr(err, at) && strstr(err, "not a record's"));
+    FL_CHECK(holds_batches(r, 3));
+end:
+    fl_store_close(s);
+    fl_store_close(r);
+    free(img);
+    remove_tmpdir(dir);
+}
+
+FL_TEST(power_loss_keeps_the_synced_batches_and_cuts_the_scrambled_unsynced_tail)
+{
+    power_loss_case(false);
+}
+
+FL_TEST(power_loss_on_the_pwrite_path_keeps_the_synced_batches_and_cuts_the_rest)
+{
+    power_loss_case(true);
+}
+
+/* A journal that ends before its synced end lost writes its disk had acknowledged (or was cut
+ * by a copy): opened with a note, and its mark lowered, so that what is written next is judged
+ * as unsynced again. A mark inside the header is refused; reset starts the new journal's mark at
+ * its header. */
+FL_TEST(journal_shorter_than_its_synced_end_lowers_the_mark_and_says_so)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL;
+    long long sizes[FX_BATCHES + 1];
+    unsigned char *full = NULL, *img = NULL;
+    size_t flen = 0, ilen = 0;
+    char path[512], err[256], at[96];
+
+    FL_CHECK(dir);
+    FL_CHECK(make_fixture(dir, sizes));
+    full = slurp(jpath(dir, "src", path, sizeof(path)), &flen);
+    FL_CHECK(full && header_synced(full) == (unsigned long long)flen);
+    jpath(dir, "short", path, sizeof(path));
+    FL_CHECK(spit(path, full, (size_t)sizes[3]));
+    FL_CHECK_INT(fl_store_file_open(dir, "short", FL_STORE_SYNC_BATCH, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    snprintf(at, sizeof(at), "ends at offset %lld, before its synced end %zu", sizes[3], flen);
+    FL_CHECK(strstr(err, at));
+    FL_CHECK(holds_batches(s, 3));
+    img = slurp(path, &ilen);
+    FL_CHECK(img && header_synced(img) == (unsigned long long)sizes[3]);
+    fl_store_close(s);
+    s = NULL;
+    FL_CHECK_INT(file_size(path), sizes[3]);
+    /* Then unsynced writes past the new mark, scrambled: cut, not refused. */
+    free(img);
+    img = calloc(1, (size_t)sizes[3] + 4096);
+    FL_CHECK(img);
+    memcpy(img, full, (size_t)sizes[3]);
+    set_header(img, 2, (unsigned long long)sizes[3]);
+    img[sizes[3] + 4095] = 7;
+    FL_CHECK(spit(path, img, (size_t)sizes[3] + 4096));
+    FL_CHECK_INT(fl_store_file_open(dir, "short", FL_STORE_SYNC_BATCH, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK(strstr(err, "unsynced tail"));
+    FL_CHECK(holds_batches(s, 3));
+    /* reset: the new journal's mark is its header; the first flush moves it. */
+    FL_CHECK_INT(fl_store_reset(s, T0 + DAY), FL_OK);
+    free(img);
+    img = slurp(path, &ilen);
+    FL_CHECK(img && header_synced(img) == 32);
+    FL_CHECK_INT(commit_msgs(s, 2, 0, b1, 2), FL_OK);
+    FL_CHECK_INT(fl_store_flush(s), FL_OK);
+    free(img);
+    img = slurp(path, &ilen);
+    FL_CHECK(img && header_synced(img) == 32 + (unsigned long long)rec_size(b1, 2));
+    fl_store_close(s);
+    s = NULL;
+    /* A mark inside the header is no journal's. */
+    set_header(full, 2, 31);
+    FL_CHECK(spit(path, full, flen));
+    FL_CHECK_INT(fl_store_file_open(dir, "short", FL_STORE_SYNC_BATCH, T0, &s, err, sizeof(err)),
+                 FL_ECORRUPT);
+    FL_CHECK(strstr(err, "inside the header"));
+end:
+    fl_store_close(s);
+    free(full);
+    free(img);
+    remove_tmpdir(dir);
+}
+
+/* EVERY marks each commit synced as it returns; a version-1 journal (no synced end) is read with
+ * every record taken as synced, and written as version 2 at its first sync. */
+FL_TEST(sync_every_marks_each_commit_and_version_one_journals_upgrade_at_their_first_sync)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *s = NULL;
+    long long sizes[FX_BATCHES + 1];
+    unsigned char *img = NULL, *grown = NULL;
+    size_t ilen = 0;
+    char path[512], err[256];
+
+    FL_CHECK(dir);
+    FL_CHECK_INT(fl_store_file_open(dir, "every", FL_STORE_SYNC_EVERY, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_INT(commit_msgs(s, 2, 0, b1, 2), FL_OK);
+    img = slurp(jpath(dir, "every", path, sizeof(path)), &ilen);
+    FL_CHECK(img && header_synced(img) == 32 + (unsigned long long)rec_size(b1, 2));
+    fl_store_close(s);
+    s = NULL;
+    free(img);
+
+    FL_CHECK(make_fixture(dir, sizes));
+    img = slurp(jpath(dir, "src", path, sizeof(path)), &ilen);
+    FL_CHECK(img && header_synced(img) == (unsigned long long)ilen);
+    set_header(img, 1, 0);
+    grown = calloc(1, ilen + 4096);
+    FL_CHECK(grown);
+    memcpy(grown, img, ilen);
+    grown[ilen + 4095] = 1;
+    jpath(dir, "old", path, sizeof(path));
+    /* Zeros then data after the last record of a version-1 journal: corrupt, as it always was. */
+    FL_CHECK(spit(path, grown, ilen + 4096));
+    FL_CHECK_INT(fl_store_file_open(dir, "old", FL_STORE_SYNC_BATCH, T0, &s, err, sizeof(err)),
+                 FL_ECORRUPT);
+    FL_CHECK(strstr(err, "header checksum mismatch"));
+    FL_CHECK(spit(path, img, ilen));
+    FL_CHECK_INT(fl_store_file_open(dir, "old", FL_STORE_SYNC_BATCH, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK(holds_batches(s, FX_BATCHES));
+    fl_store_close(s);      // nothing committed: the file is left as it was
+    s = NULL;
+    free(img);
+    img = slurp(path, &ilen);
+    FL_CHECK(img && header_version(img) == 1 && header_synced(img) == 0);
+    FL_CHECK_INT(fl_store_file_open(dir, "old", FL_STORE_SYNC_BATCH, T0, &s, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_INT(commit_msgs(s, 7, 0, NULL, 0), FL_OK);
+    FL_CHECK_INT(fl_store_flush(s), FL_OK);
+    free(img);
+    img = slurp(path, &ilen);
+    FL_CHECK(img && header_version(img) == 2 &&
+             header_synced(img) == (unsigned long long)sizes[FX_BATCHES] + rec_size(NULL, 0));
+end:
+    fl_store_close(s);
+    free(img);
+    free(grown);
     remove_tmpdir(dir);
 }
 
@@ -1485,13 +1796,17 @@ FL_TEST(journal_open_in_one_process_is_refused_to_another_and_its_close_there_ch
     char *dir = make_tmpdir();
     struct fl_store *s = NULL;
     char err[256], p[512];
-    const struct want a[] = {{1, "after the child"}};
+    const struct want a[] = {{1, "before the child"}, {2, "after the child"}};
+    unsigned char *img = NULL;
+    size_t ilen = 0;
     int status = -1;
     pid_t pid;
 
     FL_CHECK(dir);
     FL_CHECK_INT(fl_store_file_open(dir, "sess", FL_STORE_SYNC_NONE, T0, &s, err, sizeof(err)),
                  FL_OK);
+    /* Committed before the fork: a close that counted as the owner's would sync and mark. */
+    FL_CHECK_INT(commit_msgs(s, 2, 0, a, 1), FL_OK);
     pid = fork();
     FL_CHECK(pid != -1);
     if (pid == 0) {
@@ -1511,10 +1826,13 @@ FL_TEST(journal_open_in_one_process_is_refused_to_another_and_its_close_there_ch
     FL_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     /* The child's close left the file alone: truncated under our mapping, this would SIGBUS. */
     FL_CHECK_INT(file_size(jpath(dir, "sess", p, sizeof(p))), MIB);
-    FL_CHECK_INT(commit_msgs(s, 2, 0, a, 1), FL_OK);
-    FL_CHECK(iter_matches(s, 1, 0, a, 1));
+    img = slurp(p, &ilen);
+    FL_CHECK(img && header_synced(img) == 32);  // and did not mark what it did not sync
+    FL_CHECK_INT(commit_msgs(s, 3, 0, a + 1, 1), FL_OK);
+    FL_CHECK(iter_matches(s, 1, 0, a, 2));
 end:
     fl_store_close(s);
+    free(img);
     remove_tmpdir(dir);
 }
 
@@ -1540,6 +1858,10 @@ int main(int argc, char **argv)
     FL_RUN(two_resets_in_the_same_second_keep_both_archives);
     FL_RUN(failed_pwrite_is_not_committed_and_the_store_keeps_working);
     FL_RUN(sync_every_and_batch_with_flush_commit_durably_and_reopen);
+    FL_RUN(power_loss_keeps_the_synced_batches_and_cuts_the_scrambled_unsynced_tail);
+    FL_RUN(power_loss_on_the_pwrite_path_keeps_the_synced_batches_and_cuts_the_rest);
+    FL_RUN(journal_shorter_than_its_synced_end_lowers_the_mark_and_says_so);
+    FL_RUN(sync_every_marks_each_commit_and_version_one_journals_upgrade_at_their_first_sync);
     FL_RUN(journal_open_in_one_process_is_refused_to_another_and_its_close_there_changes_nothing);
     FL_RUN(clean_close_truncates_after_the_last_record_and_reopen_appends_there);
     FL_RUN(writer_that_dies_without_closing_leaves_a_zero_tail_that_reopens_silently);
