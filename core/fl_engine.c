@@ -424,12 +424,18 @@ static int add_session(struct fl_engine *e, const struct fl_engine_session_confi
         set_err(errbuf, errlen, "session '%s': store: %s", es->cfg.name, detail);
         goto fail;
     }
-    if (detail[0])
-        fl_engine_log_event(es, "WARN", detail);
+    /* What recovery repaired (a cut tail...) goes to the event log, once it is open, and to
+     * the engine's log: the operator must hear of it. */
+    char repaired[sizeof detail];
+    memcpy(repaired, detail, sizeof repaired);
     rc = fl_engine_log_open(es, detail, sizeof detail);
     if (rc != FL_OK) {
         set_err(errbuf, errlen, "session '%s': %s", es->cfg.name, detail);
         goto fail;
+    }
+    if (repaired[0]) {
+        fl_engine_log_event(es, "WARN", repaired);
+        fl_engine_log(e, "WARN", "session '%s': store: %s", es->cfg.name, repaired);
     }
     if (!es->is_template) {
         struct fl_session_io io = {.ctx = es, .send = io_send, .disconnect = io_disconnect,
