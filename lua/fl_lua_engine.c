@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -723,40 +724,7 @@ static void build_hooks(struct fl_lua_sess *s, struct fl_engine_hooks *h)
     h->on_free = hook_free;
 }
 
-/* ---- schedule (daily or weekly window on a fixed UTC offset) ---- */
-
-static int64_t sched_period(const struct fl_lua_sched *sc)
-{
-    return sc->weekly ? 7 * 86400 : 86400;
-}
-
-/* Seconds into the period of local time t (Sunday 00:00 starts a week). */
-static int64_t sched_pos(const struct fl_lua_sched *sc, int64_t t)
-{
-    int64_t local = t + sc->offset_s;
-    int64_t p = sched_period(sc);
-    int64_t base = sc->weekly ? local + 4 * 86400 : local; /* 1970-01-01 was a Thursday */
-    int64_t r = base % p;
-    return r < 0 ? r + p : r;
-}
-
-static int sched_inside(const struct fl_lua_sched *sc, int64_t t)
-{
-    int64_t x = sched_pos(sc, t);
-    if (sc->start_s <= sc->stop_s)
-        return x >= sc->start_s && x < sc->stop_s;
-    return x >= sc->start_s || x < sc->stop_s;
-}
-
-/* Seconds from t to the next time the position equals `point`. */
-static int64_t sched_until(const struct fl_lua_sched *sc, int64_t t, int64_t point)
-{
-    int64_t p = sched_period(sc);
-    int64_t d = (point - sched_pos(sc, t)) % p;
-    if (d <= 0)
-        d += p;
-    return d;
-}
+/* ---- schedule (a daily or weekly window in a time zone: core/fl_schedule.c) ---- */
 
 static void sched_timer(void *ctx, uint64_t id);
 
@@ -766,8 +734,8 @@ static void sched_arm(struct fl_lua_sess *s)
     int64_t now_ns = fl_engine_now(e);
     int64_t now = now_ns / NS_PER_SEC;
     int64_t sub = now_ns % NS_PER_SEC;
-    int64_t next = s->sched.in_window ? sched_until(&s->sched, now, s->sched.stop_s)
-                                      : sched_until(&s->sched, now, s->sched.start_s);
+    int opens;
+    int64_t next = fl_schedule_next(&s->sched.window, now, &opens) - now;
     s->sched.timer = fl_engine_timer_add(e, next * NS_PER_SEC - sub, 0, sched_timer, s);
 }
 
@@ -777,7 +745,7 @@ static void sched_timer(void *ctx, uint64_t id)
     (void)id;
     s->sched.timer = 0;
     int64_t now = fl_engine_now(fl_engine_session_engine(s->es)) / NS_PER_SEC;
-    int inside = sched_inside(&s->sched, now);
+    int inside = fl_schedule_inside(&s->sched.window, now);
     if (inside != s->sched.in_window) {
         s->sched.in_window = inside;
         fl_engine_session_schedule_event(s->es, inside);
@@ -790,7 +758,7 @@ static void sched_start(struct fl_lua_sess *s)
     if (!s->sched.active)
         return;
     int64_t now = fl_engine_now(fl_engine_session_engine(s->es)) / NS_PER_SEC;
-    s->sched.in_window = sched_inside(&s->sched, now);
+    s->sched.in_window = fl_schedule_inside(&s->sched.window, now);
     sched_arm(s);
 }
 
@@ -806,6 +774,7 @@ struct sess_cfg {
     int validation;                /* -1: default */
     struct fl_validate_opts vopts;
     struct fl_lua_sched sched;
+    const char *sched_tz;          /* the schedule's time zone name, or NULL (UTC) */
     int business_reject_on_error;
     double script_warn_ms;
 };
@@ -958,10 +927,10 @@ static void read_sess_cfg(lua_State *L, int t, struct sess_cfg *c)
     if (lua_istable(L, -1)) {
         int v = lua_gettop(L);
         c->sched.active = 1;
-        c->sched.weekly = on_off(opt_bool(L, v, "weekly", 0));
-        c->sched.start_s = (int64_t)opt_num(L, v, "start_s", 0);
-        c->sched.stop_s = (int64_t)opt_num(L, v, "stop_s", 0);
-        c->sched.offset_s = (int64_t)opt_num(L, v, "offset_s", 0);
+        c->sched.window.weekly = on_off(opt_bool(L, v, "weekly", 0));
+        c->sched.window.start_s = (int64_t)opt_num(L, v, "start_s", 0);
+        c->sched.window.stop_s = (int64_t)opt_num(L, v, "stop_s", 0);
+        c->sched_tz = opt_str(L, v, "tz");
     }
     lua_pop(L, 1);
     c->business_reject_on_error = on_off(opt_bool(L, t, "business_reject_on_error", 0));
@@ -979,6 +948,7 @@ static void sess_free(struct fl_lua_sess *s)
     for (int i = 0; i < FL_LUA_MAX_DEPTH; i++)
         fl_msg_release(&s->parse[i]);
     fl_dict_free(s->dict);
+    fl_tz_free(s->sched.tz);
     free(s->name);
     free(s->script_path);
     free(s);
@@ -1087,6 +1057,15 @@ static struct fl_lua_sess *add_session(lua_State *L, struct fl_lua_engine *eng, 
     rc = load_dict(c.dictionary, c.ec.session.begin_string, &s->dict, err, errlen);
     if (rc != FL_OK)
         goto fail_detail;
+    if (s->sched.active) {
+        char why[512];
+        rc = fl_tz_load(c.sched_tz ? c.sched_tz : "UTC", NULL, &s->sched.tz, why, sizeof why);
+        if (rc != FL_OK) {
+            snprintf(err, errlen, "schedule: %s", why);
+            goto fail_detail;
+        }
+        s->sched.window.tz = s->sched.tz;
+    }
     /* Validation: "full" by default with a dictionary file, "off" with the built-in one. */
     int level = c.validation >= 0 ? c.validation
                                   : (c.dictionary ? FL_VALIDATE_LEVEL_FULL : FL_VALIDATE_LEVEL_OFF);
@@ -1150,6 +1129,7 @@ static void hook_session_created(void *ctx, struct fl_engine_session *tmpl,
     s->script_table_ref = LUA_NOREF;
     s->business_reject_on_error = t->business_reject_on_error;
     s->sched = t->sched;
+    s->sched.tz = fl_tz_ref(t->sched.tz);
     s->sched.timer = 0;
     s->name = strdup(ec->name);
     s->script_path = t->script_path ? strdup(t->script_path) : NULL;
@@ -1550,6 +1530,45 @@ static int mod_callbacks(lua_State *L)
     return 1;
 }
 
+/* fixlua._tz_check(name) -> true, or nil and why the zone cannot be used */
+static int mod_tz_check(lua_State *L)
+{
+    struct fl_tz *tz = NULL;
+    char why[512];
+    if (fl_tz_load(luaL_checkstring(L, 1), NULL, &tz, why, sizeof why) != FL_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    fl_tz_free(tz);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* fixlua._schedule(weekly, start_s, stop_s, tz, t) -> inside, next boundary, whether it opens:
+ * the engine's own window arithmetic, for fixlua.schedule and its specs. */
+static int mod_schedule(lua_State *L)
+{
+    struct fl_schedule w = {.weekly = lua_toboolean(L, 1),
+                            .start_s = (int64_t)luaL_checknumber(L, 2),
+                            .stop_s = (int64_t)luaL_checknumber(L, 3)};
+    const char *name = luaL_checkstring(L, 4);
+    int64_t t = (int64_t)floor(luaL_checknumber(L, 5));
+    struct fl_tz *tz = NULL;
+    char why[512];
+    if (fl_tz_load(name, NULL, &tz, why, sizeof why) != FL_OK)
+        return luaL_error(L, "fixlua: %s", why);
+    w.tz = tz;
+    int opens;
+    int inside = fl_schedule_inside(&w, t);
+    int64_t next = fl_schedule_next(&w, t, &opens);
+    fl_tz_free(tz);
+    lua_pushboolean(L, inside);
+    lua_pushnumber(L, (lua_Number)next);
+    lua_pushboolean(L, opens);
+    return 3;
+}
+
 void fl_lua_engine_open(lua_State *L)
 {
     /* stack: M */
@@ -1574,4 +1593,8 @@ void fl_lua_engine_open(lua_State *L)
     lua_setfield(L, -2, "_check_script");
     lua_pushcfunction(L, mod_callbacks);
     lua_setfield(L, -2, "callbacks");
+    lua_pushcfunction(L, mod_tz_check);
+    lua_setfield(L, -2, "_tz_check");
+    lua_pushcfunction(L, mod_schedule);
+    lua_setfield(L, -2, "_schedule");
 }

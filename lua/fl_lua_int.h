@@ -10,6 +10,8 @@
 
 #include "fl_engine.h"
 #include "fl_lua.h"
+#include "fl_schedule.h"
+#include "fl_tz.h"
 
 struct fl_lua_sess;
 
@@ -35,12 +37,11 @@ struct fl_lua_timer {
     struct fl_lua_timer *next;
 };
 
-/* A daily or weekly window on a fixed UTC offset (fixlua/schedule.lua parses the config). */
+/* A daily or weekly window in a time zone (fixlua/schedule.lua checks the config). */
 struct fl_lua_sched {
     int active;                   /* a schedule is configured */
-    int weekly;                   /* start/stop carry a weekday */
-    int64_t start_s, stop_s;      /* seconds into the day (daily) or week (weekly, Sunday 0) */
-    int64_t offset_s;             /* local time = UTC + offset */
+    struct fl_schedule window;    /* window.tz is tz */
+    struct fl_tz *tz;             /* owned (a reference: sessions of a template share it) */
     int in_window;
     uint64_t timer;
 };

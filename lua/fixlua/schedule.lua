@@ -1,13 +1,17 @@
--- fixlua.schedule — session schedules: parsing the configuration's
---   schedule = { start = "Sun 17:00", stop = "Fri 17:00", tz = "UTC" }
--- into the numbers the engine binding arms its timers with, and the same window arithmetic in
--- Lua for tests and tools. A window is daily ("08:00" .. "17:30") or weekly ("Sun 17:00" ..
--- "Fri 17:00"); it may wrap midnight or the week end. Time zones: "UTC" or a fixed offset
--- ("+02:00", "UTC-5"); named zones are refused until the engine's own schedule handles them.
+-- fixlua.schedule — session schedules: checking the configuration's
+--   schedule = { start = "Sun 17:00", stop = "Fri 17:00", tz = "America/New_York" }
+-- into the numbers the engine arms its timers with. A window is daily ("08:00" .. "17:30") or
+-- weekly ("Sun 17:00" .. "Fri 17:00"); it may wrap midnight or the week's end. Time zones:
+-- "UTC", a fixed offset ("+02:00", "UTC-5"), or a zone of the system's zoneinfo files
+-- ("America/New_York"), daylight saving time included. The window arithmetic is the engine's
+-- own (core/fl_schedule.c), reached here for tests and tools.
 
 local schedule = {}
 
 local DAYS = { sun = 0, mon = 1, tue = 2, wed = 3, thu = 4, fri = 5, sat = 6 }
+
+-- The C half of the module, loaded when first needed (this file is part of the module).
+local function engine_half() return require "fixlua" end
 
 -- Returns true, weekday (or nil), seconds into the day; or nil, message.
 local function parse_point(s)
@@ -28,21 +32,15 @@ local function parse_point(s)
   return true, d, h * 3600 + m * 60 + sec
 end
 
-local function parse_tz(tz)
-  if tz == nil then return 0 end
+local function check_tz(tz)
+  if tz == nil then return "UTC" end
   if type(tz) ~= "string" then return nil, "tz must be a string" end
-  local u = tz:upper()
-  if u == "UTC" or u == "GMT" or u == "Z" then return 0 end
-  local sign, hh, mm = u:match("^U?T?C?([%+%-])(%d%d?):?(%d?%d?)$")
-  if sign then
-    local off = tonumber(hh) * 3600 + (tonumber(mm) or 0) * 60
-    if tonumber(hh) > 14 then return nil, "offset out of range: " .. tz end
-    return sign == "-" and -off or off
-  end
-  return nil, string.format("tz '%s' is not supported yet: use \"UTC\" or a fixed offset such as \"-05:00\"", tz)
+  local ok, err = engine_half()._tz_check(tz)
+  if not ok then return nil, err end
+  return tz
 end
 
--- Returns {weekly=, start_s=, stop_s=, offset_s=} or nil, message.
+-- Returns {weekly=, start_s=, stop_s=, tz=} or nil, message.
 function schedule.parse(t)
   if type(t) ~= "table" then return nil, "expected a table {start = ..., stop = ..., tz = ...}" end
   for k in pairs(t) do
@@ -57,40 +55,24 @@ function schedule.parse(t)
   if (sd == nil) ~= (ed == nil) then
     return nil, "start and stop must both name a weekday (weekly) or neither (daily)"
   end
-  local off, err = parse_tz(t.tz)
-  if not off then return nil, err end
+  local tz, err = check_tz(t.tz)
+  if not tz then return nil, err end
   local weekly = sd ~= nil
   local start_s = weekly and sd * 86400 + ss or ss
   local stop_s = weekly and ed * 86400 + es or es
   if start_s == stop_s then return nil, "start and stop are the same time" end
-  return { weekly = weekly, start_s = start_s, stop_s = stop_s, offset_s = off }
-end
-
-local function period(s) return s.weekly and 7 * 86400 or 86400 end
-
-local function pos(s, t)
-  local lt = math.floor(t) + s.offset_s
-  if s.weekly then lt = lt + 4 * 86400 end -- 1970-01-01 was a Thursday
-  return lt % period(s)
+  return { weekly = weekly, start_s = start_s, stop_s = stop_s, tz = tz }
 end
 
 -- Is time t (seconds since the epoch, UTC) inside the window?
 function schedule.inside(s, t)
-  local x = pos(s, t)
-  if s.start_s <= s.stop_s then return x >= s.start_s and x < s.stop_s end
-  return x >= s.start_s or x < s.stop_s
+  return (engine_half()._schedule(s.weekly, s.start_s, s.stop_s, s.tz, t))
 end
 
 -- The next boundary after t: "start" or "end", and its time.
 function schedule.next_event(s, t)
-  local p = period(s)
-  local function untl(point)
-    local d = (point - pos(s, t)) % p
-    if d == 0 then d = p end
-    return d
-  end
-  if schedule.inside(s, t) then return "end", math.floor(t) + untl(s.stop_s) end
-  return "start", math.floor(t) + untl(s.start_s)
+  local _, at, opens = engine_half()._schedule(s.weekly, s.start_s, s.stop_s, s.tz, t)
+  return opens and "start" or "end", at
 end
 
 return schedule

@@ -64,4 +64,21 @@ describe("schedule", function()
                  "logout and reset")
     assert.equals(1, ended)
   end)
+
+  it("opens at the local time of a named zone, across a daylight saving change", function()
+    -- Saturday 2024-03-09 18:00 in New York (EST, 23:00 UTC); the clocks go forward that night,
+    -- so Sunday's 08:00 is EDT: 12:00 UTC, not the 13:00 a fixed -05:00 would give.
+    local SAT_EVENING = 1710025200
+    local SUNDAY_0800_EDT = 1710072000
+    local opened
+    eng = H.pair{
+      engine = { start_time = SAT_EVENING },
+      acceptor = { schedule = { start = "08:00", stop = "17:00", tz = "America/New_York" },
+                   script = { on_schedule_start = function(s) opened = s:now() end } },
+    }
+    H.advance(eng, SUNDAY_0800_EDT - SAT_EVENING - 60, 3600)
+    assert.is_nil(opened)
+    H.advance(eng, 120, 10)
+    assert.equals(SUNDAY_0800_EDT, opened)
+  end)
 end)

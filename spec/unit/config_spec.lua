@@ -116,8 +116,13 @@ describe("fixlua.config", function()
     assert.matches("key 'validation'", text, 1, true)
     local n = assert(config.normalize({ sessions = { session{
       schedule = { start = "08:00", stop = "17:30", tz = "+01:00" }, validation = "full" } } }))
-    assert.same({ weekly = false, start_s = 8 * 3600, stop_s = 17 * 3600 + 1800, offset_s = 3600 },
+    assert.same({ weekly = false, start_s = 8 * 3600, stop_s = 17 * 3600 + 1800, tz = "+01:00" },
                 n.sessions[1].schedule)
+    text = errors_of({ sessions = { session{
+      schedule = { start = "Sun 17:00", stop = "Fri 17:00", tz = "America/New_Yrok" } } } })
+    assert.matches("key 'schedule'", text, 1, true)
+    assert.matches("America/New_Yrok", text, 1, true)
+    assert.matches("no such zone", text, 1, true)
     assert.equals("full", n.sessions[1].validation.level)
   end)
 
