@@ -78,15 +78,23 @@ struct fl_store_iter {
 FL_MUST_CHECK int fl_store_mem_new(int64_t now, struct fl_store **out);
 
 /* Opens (creating if absent) the journal `dir`/`name`.journal and recovers it: a torn last
- * record (a crash mid-write) is cut off and reported as a note: on FL_OK, errbuf (may be NULL)
- * holds that note, or "" when nothing was repaired, and last_error holds it too. Any other
- * damage fails with FL_ECORRUPT and a detail with the file offset in errbuf, never a silent
- * reset. `now` is the creation time of a new journal. Returns FL_OK, FL_ECORRUPT, FL_EFORMAT
+ * record (a crash mid-write), or the unsynced tail a power loss scrambled past the synced end
+ * its header records, is cut off and reported as a note: on FL_OK, errbuf (may be NULL) holds
+ * that note, or "" when nothing was repaired, and last_error holds it too. Any other damage
+ * fails with FL_ECORRUPT and a detail with the file offset in errbuf, never a silent reset
+ * (fl_store_file.c tells the cases apart). `now` is the creation time of a new journal. Returns FL_OK, FL_ECORRUPT, FL_EFORMAT
  * (unsupported format version), FL_EIO (also: locked by another process), FL_ENOMEM,
  * FL_EINVAL. */
 FL_MUST_CHECK int fl_store_file_open(const char *dir, const char *name, enum fl_store_sync sync,
                                      int64_t now, struct fl_store **out, char *errbuf,
                                      size_t errlen);
+
+/* Opens the journal file `path` (NAME.journal) to be read, as tools do: no lock is taken and
+ * nothing is repaired or written, so it may be the journal of a running engine or an archive.
+ * What opening for writing would cut off is left in place and described in the note (errbuf);
+ * commit, flush and reset refuse with FL_ESTATE. Otherwise the contract of fl_store_file_open(). */
+FL_MUST_CHECK int fl_store_file_open_read(const char *path, struct fl_store **out, char *errbuf,
+                                          size_t errlen);
 
 static inline uint64_t fl_store_next_sender(const struct fl_store *s) { return s->ops->next_sender(s); }
 static inline uint64_t fl_store_next_target(const struct fl_store *s) { return s->ops->next_target(s); }

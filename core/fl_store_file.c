@@ -176,6 +176,7 @@ struct file_store {
     uint64_t epoch;             /* bumped when reset swaps the file, so iterators drop windows */
     bool dirty;                 /* SYNC_BATCH: written since the last fdatasync() */
     bool broken;                /* see the failure policy above */
+    bool read_only;             /* opened to be read (tools): no lock, no repair, no writes */
     struct seq_index idx;
     unsigned char *wbuf;        /* pwrite() path: the record being committed, reused */
     size_t wcap;
@@ -828,7 +829,14 @@ static int replay(struct file_store *s, uint64_t fsize, char *errbuf, size_t err
             goto out;
         off += REC_HDR + len;
     }
-    if (torn) {
+    if (torn && s->read_only) {
+        bufmsg(note, notelen, "%s: the records end at offset %" PRIu64 ": what follows (%" PRIu64
+               " bytes; %s) is %s, left as it is (opened to be read)", s->path, off,
+               fsize - off, torn,
+               scrambled ? "an unsynced tail a crash scrambled"
+               : s->synced != UINT64_MAX && off < s->synced ? "damage below the synced end"
+                                                            : "a torn last record");
+    } else if (torn) {
         char eb[128];
         /* Synced in every mode: records cut after a scrambled one must not come back behind
          * the ones appended next, after another crash. */
@@ -906,6 +914,10 @@ static int load_header(struct file_store *s, bool created, int64_t now,
         return FL_EIO;
     }
     if (got < HEADER_SIZE) {
+        if (s->read_only) {
+            bufmsg(errbuf, errlen, "%s: %zu bytes, no complete journal header", s->path, got);
+            return FL_ECORRUPT;
+        }
         if (memcmp(h, HEADER_MAGIC, got < 8 ? got : 8) != 0) {
             bufmsg(errbuf, errlen, "%s is not a fixlua journal (%zu bytes, bad magic)", s->path,
                    got);
@@ -1092,6 +1104,10 @@ static int file_commit(struct fl_store *base, const struct fl_store_batch *b)
     int rc, e;
     char eb[128];
 
+    if (s->read_only) {
+        SET_ERR(s, "commit: %s was opened to be read only", s->path);
+        return FL_ESTATE;
+    }
     if (s->broken) {
         SET_ERR(s, "commit: %s is unusable after an earlier I/O failure; reopen it", s->path);
         return FL_EIO;
@@ -1184,6 +1200,10 @@ static int file_flush(struct fl_store *base)
     char eb[128];
     int e;
 
+    if (s->read_only) {
+        SET_ERR(s, "flush: %s was opened to be read only", s->path);
+        return FL_ESTATE;
+    }
     if (s->broken) {
         SET_ERR(s, "flush: %s is unusable after an earlier I/O failure; reopen it", s->path);
         return FL_EIO;
@@ -1227,6 +1247,12 @@ static int file_reset(struct fl_store *base, int64_t now)
     int nfd = -1, e, rc = FL_EIO;
     bool linked = false;
 
+    if (s->read_only) {
+        SET_ERR(s, "reset: %s was opened to be read only", s->path);
+        free(tmp);
+        free(arch);
+        return FL_ESTATE;
+    }
     if (!tmp || !arch) {
         SET_ERR(s, "reset: out of memory");
         rc = FL_ENOMEM;
@@ -1453,7 +1479,7 @@ static void file_close(struct fl_store *base)
 
     /* Not from a forked child: it holds no lock, and the owner's mapping would reach past the
      * end of the file. */
-    if (s->owner == getpid()) {
+    if (s->owner == getpid() && !s->read_only) {
         /* A clean close of a store that committed syncs what is not yet synced and marks its
          * end (see the top of this file): a courtesy, since close cannot report failure;
          * callers who need to know flush first. */
@@ -1533,7 +1559,8 @@ int fl_store_file_open_opts(const char *dir, const char *name, enum fl_store_syn
     s->owner = getpid();
     s->base.ops = &file_ops;
     s->sync = sync;
-    s->use_map = !(opts && opts->no_map);
+    s->read_only = opts && opts->read_only;
+    s->use_map = !(opts && opts->no_map) && !s->read_only;
     if (page <= 0 || (page & (page - 1)))
         page = 4096;
     s->chunk_min = opts && opts->chunk_min ? opts->chunk_min : CHUNK_MIN;
@@ -1553,11 +1580,11 @@ int fl_store_file_open_opts(const char *dir, const char *name, enum fl_store_syn
     snprintf(s->path, plen, "%s/%s.journal", dir, name);
 
     for (int tries = 0; s->fd == -1; tries++) {
-        s->fd = open(s->path, O_RDWR | O_CLOEXEC);
+        s->fd = open(s->path, (s->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
         if (s->fd != -1)
             break;
         e = errno;
-        if (e == ENOENT && tries < 3) {
+        if (e == ENOENT && tries < 3 && !s->read_only) {
             /* O_EXCL: if another process creates it first we open theirs on the next turn. */
             s->fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
             if (s->fd != -1) {
@@ -1572,7 +1599,9 @@ int fl_store_file_open_opts(const char *dir, const char *name, enum fl_store_syn
         rc = FL_EIO;
         goto fail;
     }
-    e = lock_file(s->fd);
+    /* A reader takes no lock: it may look at the journal of a running engine, and the records
+     * it finds are whole ones (a record being written reads as a torn tail, left alone). */
+    e = s->read_only ? 0 : lock_file(s->fd);
     if (e) {
         if (e == EAGAIN || e == EACCES)
             bufmsg(errbuf, errlen, "%s is in use by another process (locked)", s->path);
@@ -1595,7 +1624,11 @@ int fl_store_file_open_opts(const char *dir, const char *name, enum fl_store_syn
         if (rc != FL_OK)
             goto fail;
     }
-    if (s->synced != UINT64_MAX && s->end < s->synced) {
+    if (s->synced != UINT64_MAX && s->end < s->synced && s->read_only && !note[0])
+        bufmsg(note, sizeof(note), "%s: the records end at offset %" PRIu64 ", before the synced "
+               "end %" PRIu64 ": the disk lost writes it had acknowledged", s->path, s->end,
+               s->synced);
+    if (s->synced != UINT64_MAX && s->end < s->synced && !s->read_only) {
         rc = lower_mark(s, errbuf, errlen, note, sizeof(note));
         if (rc != FL_OK)
             goto fail;
@@ -1614,5 +1647,31 @@ nomem:
 fail:
     if (s)
         free_store(s);
+    return rc;
+}
+
+int fl_store_file_open_read(const char *path, struct fl_store **out, char *errbuf, size_t errlen)
+{
+    static const char suffix[] = ".journal";
+    const struct fl_store_file_opts opts = {.read_only = true};
+    size_t n = path ? strlen(path) : 0, ns = sizeof(suffix) - 1;
+    if (out)
+        *out = NULL;
+    if (n <= ns || strcmp(path + n - ns, suffix) != 0 || path[n - ns - 1] == '/') {
+        bufmsg(errbuf, errlen, "%s: not a journal file name (NAME.journal)", path ? path : "");
+        return FL_EINVAL;
+    }
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path))
+                      : strdup(".");
+    const char *base = slash ? slash + 1 : path;
+    char *name = strndup(base, strlen(base) - ns);
+    int rc = FL_ENOMEM;
+    if (dir && name)
+        rc = fl_store_file_open_opts(dir, name, FL_STORE_SYNC_NONE, 0, &opts, out, errbuf, errlen);
+    else
+        bufmsg(errbuf, errlen, "fl_store_file_open_read: out of memory");
+    free(dir);
+    free(name);
     return rc;
 }

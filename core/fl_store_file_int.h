@@ -15,6 +15,7 @@ struct fl_store_file_opts {
     bool no_map;            /* one pwrite() per commit instead of writing through the mapping */
     uint64_t chunk_min;     /* smallest growth step in bytes, 0: 1 MiB; rounded up to a page */
     uint64_t chunk_max;     /* largest growth step in bytes, 0: 64 MiB; rounded up to a page */
+    bool read_only;         /* fl_store_file_open_read() */
 };
 
 /* fl_store_file_open() with opts (NULL: the defaults). Same contract. */

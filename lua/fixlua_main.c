@@ -1,10 +1,12 @@
 /* fixlua — the `fixlua` command. A thin C shell in the manner of wrk's main(): it answers
- * `fixlua log` with the C pretty-printer (core/fl_pretty.c) and hands every other command to
+ * `fixlua log` with the C pretty-printer (core/fl_pretty.c) and `fixlua journal` with the
+ * journal reader (core/fl_journal_tool.c), and hands every other command to
  * the Lua runner (lua/fixlua/runner.lua, embedded), which runs in a setup state of its own and
  * gives each session a lua_State (fl_lua.h). The exit code is the runner's. */
 #include <stdio.h>
 #include <string.h>
 
+#include "fl_journal_tool.h"
 #include "fl_lua.h"
 #include "fl_pretty.h"
 
@@ -54,6 +56,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "log") == 0)
         return fl_pretty_main(argc - 2, argv + 2, stdout, stderr);
+    if (argc >= 2 && strcmp(argv[1], "journal") == 0)
+        return fl_journal_main(argc - 2, argv + 2, stdout, stderr);
     lua_State *L = luaL_newstate();
     if (!L) {
         fprintf(stderr, "fixlua: out of memory\n");

@@ -1271,6 +1271,60 @@ end:
     remove_tmpdir(dir);
 }
 
+/* A reader (tools) takes no lock and changes nothing: not the journal a writer has open, not a
+ * torn one, which it describes instead; and it refuses to write. */
+FL_TEST(read_only_open_changes_nothing_and_refuses_writes)
+{
+    char *dir = make_tmpdir();
+    struct fl_store *w = NULL, *r = NULL;
+    char path[512], err[256];
+    unsigned char *img = NULL;
+    size_t ilen = 0;
+    long long sizes[FX_BATCHES + 1];
+
+    FL_CHECK(dir);
+    FL_CHECK_INT(fl_store_file_open(dir, "live", FL_STORE_SYNC_NONE, T0, &w, err, sizeof(err)),
+                 FL_OK);
+    FL_CHECK_INT(commit_msgs(w, 2, 0, b1, 2), FL_OK);
+    jpath(dir, "live", path, sizeof(path));
+    FL_CHECK_INT(fl_store_file_open_read(path, &r, err, sizeof(err)), FL_OK);
+    FL_CHECK_STRN(err, strlen(err), "");
+    FL_CHECK(iter_matches(r, 1, 0, b1, 2));
+    FL_CHECK_INT(fl_store_next_target(r), 2);
+    FL_CHECK_INT(commit_msgs(r, 3, 0, b2, 1), FL_ESTATE);
+    FL_CHECK_INT(fl_store_flush(r), FL_ESTATE);
+    FL_CHECK_INT(fl_store_reset(r, T0), FL_ESTATE);
+    fl_store_close(r);
+    r = NULL;
+    FL_CHECK_INT(file_size(path), MIB);     // the writer's room: not cut under its mapping
+    FL_CHECK_INT(commit_msgs(w, 3, 0, b2, 1), FL_OK);
+    fl_store_close(w);
+    w = NULL;
+
+    FL_CHECK(make_fixture(dir, sizes));
+    img = slurp(jpath(dir, "src", path, sizeof(path)), &ilen);
+    FL_CHECK(img);
+    jpath(dir, "torn", path, sizeof(path));
+    FL_CHECK(spit(path, img, ilen - 3));
+    FL_CHECK_INT(fl_store_file_open_read(path, &r, err, sizeof(err)), FL_OK);
+    FL_CHECK(strstr(err, "left as it is") && strstr(err, "below the synced end"));
+    FL_CHECK(holds_batches(r, FX_BATCHES - 1));
+    fl_store_close(r);
+    r = NULL;
+    FL_CHECK_INT(file_size(path), (long long)ilen - 3);
+    free(img);
+    img = slurp(path, &ilen);
+    FL_CHECK(img && header_synced(img) == (unsigned long long)sizes[FX_BATCHES]);
+    FL_CHECK_INT(fl_store_file_open_read("nojournal.txt", &r, err, sizeof(err)), FL_EINVAL);
+    FL_CHECK_INT(fl_store_file_open_read("/nonexistent/x.journal", &r, err, sizeof(err)), FL_EIO);
+    FL_CHECK(r == NULL);
+end:
+    fl_store_close(w);
+    fl_store_close(r);
+    free(img);
+    remove_tmpdir(dir);
+}
+
 /* EVERY marks each commit synced as it returns; a version-1 journal (no synced end) is read with
  * every record taken as synced, and written as version 2 at its first sync. */
 FL_TEST(sync_every_marks_each_commit_and_version_one_journals_upgrade_at_their_first_sync)
@@ -1861,6 +1915,7 @@ int main(int argc, char **argv)
     FL_RUN(power_loss_keeps_the_synced_batches_and_cuts_the_scrambled_unsynced_tail);
     FL_RUN(power_loss_on_the_pwrite_path_keeps_the_synced_batches_and_cuts_the_rest);
     FL_RUN(journal_shorter_than_its_synced_end_lowers_the_mark_and_says_so);
+    FL_RUN(read_only_open_changes_nothing_and_refuses_writes);
     FL_RUN(sync_every_marks_each_commit_and_version_one_journals_upgrade_at_their_first_sync);
     FL_RUN(journal_open_in_one_process_is_refused_to_another_and_its_close_there_changes_nothing);
     FL_RUN(clean_close_truncates_after_the_last_record_and_reopen_appends_there);

@@ -26,6 +26,9 @@ commands:
                          report configuration errors and unknown callback names
   log [options] [FILE...]
                          pretty-print FIX message logs with field names (fixlua log --help)
+  journal [options] FILE.journal...
+                         the messages a session's journal stores, or what it holds (--info);
+                         read only, also while the engine runs (fixlua journal --help)
   load HOST:PORT [options]
                          a load generator: orders at a steady rate, every report matched, a
                          progress line each second and a summary (fixlua load --help)
