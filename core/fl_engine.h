@@ -94,6 +94,10 @@ struct fl_engine_config {
     int manual_clock;                  /* time moves only with fl_engine_advance() */
     int64_t start_time;                /* manual clock start (ns since epoch; 0: now) */
     int tick_ms;                       /* session timer granularity (default 200 ms) */
+    /* An accepted connection must send a Logon naming a session within logon_wait_ms (0:
+     * 10 s), and at most max_unrouted (0: 512) may be waiting at once; others are refused. */
+    int logon_wait_ms;
+    int max_unrouted;
     /* Engine-wide log lines that belong to no session (a refused connection, a failed TLS
      * handshake before routing); NULL: dropped. */
     void (*log)(void *ctx, const char *level, const char *text);

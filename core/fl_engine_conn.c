@@ -27,6 +27,17 @@
 #define CLOSE_FLUSH_NS (2 * INT64_C(1000000000))
 /* Bytes an accepted connection may send before its first frame is complete. */
 #define MAX_UNROUTED_BYTES (64u * 1024u)
+/* An accepted connection must route (its first Logon names a session) within a time, and only
+ * so many may wait at once (fl_engine_config): a peer that connects and says nothing, or a
+ * flood of them, would otherwise hold sockets until the process runs out of descriptors and
+ * real counterparties are refused. */
+#define DEFAULT_LOGON_WAIT_MS 10000
+#define DEFAULT_MAX_UNROUTED 512
+
+static int logon_wait_ms(const struct fl_engine *e)
+{
+    return e->cfg.logon_wait_ms > 0 ? e->cfg.logon_wait_ms : DEFAULT_LOGON_WAIT_MS;
+}
 /* Direct reads: the first buffer, and the free space below which it doubles first. */
 #define DIRECT_READ_INITIAL (16u * 1024u)
 #define DIRECT_READ_MIN (4u * 1024u)
@@ -117,6 +128,9 @@ void fl_conn_free(struct conn *c)
     }
     fl_engine_timer_cancel(e, c->close_timer);
     fl_engine_timer_cancel(e, c->connect_timer);
+    fl_engine_timer_cancel(e, c->route_timer);
+    if (c->unrouted)
+        e->unrouted--;
     if (c->es && c->es->conn == c)
         c->es->conn = NULL;
     if (c->flush_ev)
@@ -327,6 +341,10 @@ static size_t feed(struct conn *c, const char *p, size_t n)
         }
         if (r == 0)
             return 0;
+        fl_engine_timer_cancel(c->e, c->route_timer);
+        c->route_timer = 0;
+        c->unrouted = 0;
+        c->e->unrouted--;
         char text[160];
         snprintf(text, sizeof text, "accepted connection from %s", c->peer);
         fl_engine_log_event(c->es, "INFO", text);
@@ -535,6 +553,18 @@ static struct conn *conn_new(struct fl_engine *e, struct bufferevent *bev)
     return c;
 }
 
+static void route_timeout(void *ctx, uint64_t id)
+{
+    struct conn *c = ctx;
+    (void)id;
+    c->route_timer = 0;
+    if (c->closing || !c->unrouted)
+        return;
+    fl_engine_log(c->e, "WARN", "connection from %s dropped: no Logon within %d ms", c->peer,
+                  logon_wait_ms(c->e));
+    fl_conn_close(c, 0, "no Logon in time");
+}
+
 static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *ctx)
 {
@@ -542,6 +572,20 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     (void)evl;
     (void)salen;
     if (l->e->shutting_down) {
+        evutil_closesocket(fd);
+        return;
+    }
+    size_t max_unrouted = l->e->cfg.max_unrouted > 0 ? (size_t)l->e->cfg.max_unrouted
+                                                     : DEFAULT_MAX_UNROUTED;
+    if (l->e->unrouted >= max_unrouted) {
+        /* The first refusal and every 1000th after it: a flood must not flood the log too. */
+        if (l->e->unrouted_refused++ % 1000 == 0) {
+            char peer[64];
+            describe_peer(sa, peer, sizeof peer);
+            fl_engine_log(l->e, "WARN", "connection from %s refused: %zu connections are already "
+                          "waiting for their Logon (%llu refused so far)", peer, max_unrouted,
+                          (unsigned long long)l->e->unrouted_refused);
+        }
         evutil_closesocket(fd);
         return;
     }
@@ -571,6 +615,10 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
         return;
     }
     c->l = l;
+    c->unrouted = 1;
+    l->e->unrouted++;
+    c->route_timer = fl_engine_timer_add(l->e, (int64_t)logon_wait_ms(l->e) * 1000000, 0,
+                                         route_timeout, c);
     describe_peer(sa, c->peer, sizeof c->peer);
     set_nodelay(bev);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);

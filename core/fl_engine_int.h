@@ -41,6 +41,8 @@ struct conn {
     int connecting;      /* initiator: connect() in progress */
     uint64_t close_timer;
     uint64_t connect_timer;
+    uint64_t route_timer;  /* accepted: the first Logon must come before it fires */
+    int unrouted;          /* accepted, no session yet: counted in the engine's unrouted */
     int direct;          /* plain socket: we write ourselves, write interest only on backlog */
     int flush_pending;
     struct event *flush_ev;
@@ -92,6 +94,8 @@ struct fl_engine {
     struct listener **listeners;
     size_t nlisteners, listeners_cap;
     struct conn *conns;
+    size_t unrouted;                      /* accepted connections with no session yet */
+    uint64_t unrouted_refused;            /* turned away at the limit (logged now and then) */
     int started;
     int stopped;
     int shutting_down;

@@ -4,8 +4,13 @@
  * logon, backpressure limits and a clean shutdown that logs sessions out. Bounded in time. */
 #include "fl_test.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fl_engine.h"
 #include "fl_engine_int.h" /* the reader's buffer */
@@ -360,6 +365,85 @@ end:
 }
 
 
+/* A TCP connection to 127.0.0.1:port that sends nothing; -1 on failure. */
+static int silent_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* 1 once the peer has closed fd (recv gives 0 or an error other than "nothing yet"). */
+static int closed_by_peer(int fd)
+{
+    char b[16];
+    ssize_t r = recv(fd, b, sizeof b, MSG_DONTWAIT);
+    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void count_log(void *ctx, const char *level, const char *text)
+{
+    (void)level;
+    if (strstr(text, "no Logon within") || strstr(text, "already waiting for their Logon"))
+        ++*(int *)ctx;
+}
+
+/* Connections that never send a Logon are dropped after logon_wait_ms, and no more than
+ * max_unrouted wait at once, so they cannot keep a counterparty out for longer than that. */
+FL_TEST(silent_connections_are_dropped_and_bounded)
+{
+    struct fl_engine *ea = NULL, *ei = NULL;
+    struct counters ca = {0}, ci = {0};
+    char err[256], addr[64];
+    struct fl_engine_session *acc = NULL, *ini = NULL;
+    int logged = 0, fds[4] = {-1, -1, -1, -1};
+    struct fl_engine_config cfg = {.logon_wait_ms = 3000, .max_unrouted = 3, .log = count_log,
+                                   .log_ctx = &logged};
+    FL_CHECK(fl_engine_new(&cfg, &ea, err, sizeof err) == FL_OK);
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
+    a.listen = "127.0.0.1:0";
+    struct fl_engine_hooks ha = hooks_for(&ca), hi = hooks_for(&ci);
+    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
+    int port = fl_engine_session_port(acc);
+    for (int k = 0; k < 4; k++)
+        FL_CHECK((fds[k] = silent_connect(port)) >= 0);
+    /* The fourth is refused at once: three already wait. */
+    RUN_UNTIL(closed_by_peer(fds[3]), 2000);
+    FL_CHECK(closed_by_peer(fds[3]));
+    FL_CHECK_INT(logged, 1);
+    FL_CHECK(!closed_by_peer(fds[0]) && !closed_by_peer(fds[2]));
+    /* Past the wait the three are dropped; a real counterparty, turned away while they held
+     * every place, gets in on its next try. */
+    FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    const char *list[] = {addr};
+    struct fl_engine_session_config i = session_cfg("client", FL_ROLE_INITIATOR, "CLIENT", "EXEC");
+    i.connect = list;
+    i.nconnect = 1;
+    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
+    RUN_UNTIL(closed_by_peer(fds[0]) && closed_by_peer(fds[1]) && closed_by_peer(fds[2]) &&
+                  active(acc),
+              8000);
+    for (int k = 0; k < 3; k++)
+        FL_CHECK(closed_by_peer(fds[k]));
+    FL_CHECK_INT(logged, 4);
+    FL_CHECK(active(acc) && active(ini));
+    FL_CHECK(ea->unrouted == 0);
+end:
+    for (int k = 0; k < 4; k++)
+        if (fds[k] >= 0)
+            close(fds[k]);
+    fl_engine_free(ei);
+    fl_engine_free(ea);
+}
+
 static int skip_default;
 static int schedule_calls;
 static int on_schedule(void *ctx, struct fl_engine_session *es, int start)
@@ -438,6 +522,7 @@ int main(int argc, char **argv)
     FL_RUN(connect_failure_gives_up_after_max_tries);
     FL_RUN(bad_session_configs_are_refused);
     FL_RUN(manual_clock_timers);
+    FL_RUN(silent_connections_are_dropped_and_bounded);
     FL_RUN(schedule_end_logs_out_and_resets);
     return FL_TEST_SUMMARY();
 }
