@@ -3,7 +3,8 @@
  * A loaded zone is a table of transitions (the UTC instant each offset starts) and, for instants
  * after the last one, the rule of the file's footer ("EST5EDT,M3.2.0,M11.1.0"), which gives
  * each year's two changes. Before the first transition the zone keeps its first local time type
- * (RFC 8536 §3.2). Leap-second records are skipped: schedules run on POSIX time. Every count and
+ * (RFC 8536 §3.2). Files with leap-second records ("right/" zones) are refused: their times count
+ * leap seconds, and schedules run on POSIX time. Every count and
  * index of the file is checked against its size before use, so a damaged file is refused, never
  * read past. */
 #include "fl_tz.h"
@@ -358,6 +359,11 @@ int fl_tz_parse(const void *data, size_t n, const char *name, struct fl_tz **out
     if (h.type == 0 || h.type > 256 || h.chars == 0 || (h.isstd && h.isstd != h.type) ||
         (h.isut && h.isut != h.type))
         goto bad;
+    if (h.leap) {
+        say(errbuf, errlen, "%s: a zone that counts leap seconds (a \"right/\" zone) cannot "
+            "time schedules, which run on POSIX time%s", name, "");
+        return FL_EFORMAT;
+    }
     const unsigned char *times = p + at, *idx = times + (size_t)h.time * tsize,
                         *types = idx + h.time;
     struct fl_tz *tz = calloc(1, sizeof *tz);
@@ -422,15 +428,32 @@ nomem:
 
 /* ---- fixed offsets ---- */
 
-/* "UTC", "GMT", "Z", or [UTC|GMT](+|-)hh[[:]mm]: 1 and the offset east of UTC, else 0. */
+/* s starts with word w, in any case: the length of w, else 0. */
+static size_t prefix_nocase(const char *s, const char *w)
+{
+    size_t n = 0;
+    for (; w[n]; n++)
+        if ((s[n] | 0x20) != w[n])
+            return 0;
+    return n;
+}
+
+/* "UTC", "GMT", "UT", "Z" (any case), alone or followed by (+|-)hh[[:]mm], or the offset alone:
+ * 1 and the offset east of UTC, else 0. */
 static int fixed_offset(const char *s, int32_t *off)
 {
-    if (!strcmp(s, "UTC") || !strcmp(s, "GMT") || !strcmp(s, "Z") || !strcmp(s, "utc")) {
+    size_t p = prefix_nocase(s, "utc");
+    if (!p)
+        p = prefix_nocase(s, "gmt");
+    if (!p)
+        p = prefix_nocase(s, "ut");
+    if (!p && (s[0] | 0x20) == 'z' && !s[1])
+        p = 1;
+    s += p;
+    if (p && !*s) {
         *off = 0;
         return 1;
     }
-    if (!strncmp(s, "UTC", 3) || !strncmp(s, "GMT", 3))
-        s += 3;
     if (*s != '+' && *s != '-')
         return 0;
     int sign = *s++ == '-' ? -1 : 1, h = 0, m = 0, digits = 0;

@@ -1553,7 +1553,10 @@ static int mod_schedule(lua_State *L)
                             .start_s = (int64_t)luaL_checknumber(L, 2),
                             .stop_s = (int64_t)luaL_checknumber(L, 3)};
     const char *name = luaL_checkstring(L, 4);
-    int64_t t = (int64_t)floor(luaL_checknumber(L, 5));
+    lua_Number tn = luaL_checknumber(L, 5);
+    if (!(tn > -1e13 && tn < 1e13)) /* NaN too; about 300,000 years either way */
+        return luaL_argerror(L, 5, "a time in seconds since the epoch");
+    int64_t t = (int64_t)floor(tn);
     struct fl_tz *tz = NULL;
     char why[512];
     if (fl_tz_load(name, NULL, &tz, why, sizeof why) != FL_OK)
