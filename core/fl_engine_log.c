@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "fl_builder.h"
+#include "fl_pretty.h"
 
 static FILE *open_log(const char *dir, const char *name, const char *suffix, char *errbuf,
                       size_t errlen)
@@ -85,16 +86,7 @@ void fl_engine_log_message(struct fl_engine_session *es, int inbound, const char
         return;
     stamp(es, f);
     fputs(inbound ? " IN  " : " OUT ", f);
-    /* SOH becomes '|' so the log reads in any pager; runs between SOHs go out in one write. */
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\001') {
-            fwrite(p + start, 1, i - start, f);
-            fputc('|', f);
-            start = i + 1;
-        }
-    }
-    fwrite(p + start, 1, n - start, f);
+    fl_pretty_write_bars(f, p, n); /* SOH as '|': the log reads in any pager */
     fputc('\n', f);
 }
 

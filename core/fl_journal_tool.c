@@ -10,6 +10,7 @@
 
 #include "fl_builder.h"
 #include "fl_err.h"
+#include "fl_pretty.h"
 #include "fl_store.h"
 
 static int usage(FILE *f)
@@ -36,15 +37,10 @@ static int parse_seq(const char *s, uint64_t *out)
 static void print_message(FILE *out, uint64_t seq, const char *p, size_t n, int soh)
 {
     fprintf(out, "%llu ", (unsigned long long)seq);
-    size_t start = 0;
-    if (!soh)
-        for (size_t i = 0; i < n; i++)
-            if (p[i] == '\001') {
-                fwrite(p + start, 1, i - start, out);
-                fputc('|', out);
-                start = i + 1;
-            }
-    fwrite(p + start, 1, n - start, out);
+    if (soh)
+        fwrite(p, 1, n, out);
+    else
+        fl_pretty_write_bars(out, p, n);
     fputc('\n', out);
 }
 

@@ -297,3 +297,17 @@ int fl_pretty_main(int argc, char **argv, FILE *out, FILE *err)
         fl_dict_free(dc.builtin[k]);
     return status;
 }
+
+void fl_pretty_write_bars(FILE *out, const char *p, size_t n)
+{
+    /* Runs between SOHs go out in one write each. */
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\001') {
+            fwrite(p + start, 1, i - start, out);
+            fputc('|', out);
+            start = i + 1;
+        }
+    }
+    fwrite(p + start, 1, n - start, out);
+}

@@ -24,6 +24,9 @@ struct fl_pretty_filter {
 void fl_pretty_print(FILE *out, const struct fl_dict *d, const struct fl_msg *m, const char *prefix,
                      int one_line);
 
+/* Writes p[0..n) with every SOH shown as '|', as fixlua's message logs are written. */
+void fl_pretty_write_bars(FILE *out, const char *p, size_t n);
+
 /* 1 when m passes the filter (names resolved with d, which may be NULL). */
 int fl_pretty_match(const struct fl_dict *d, const struct fl_msg *m, const struct fl_pretty_filter *f);
 

@@ -18,16 +18,7 @@
 #include "fl_group.h"
 #include "fl_msg.h"
 #include "fl_tags.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
+#include "fuzz_check.h"
 
 /* Frames beyond this many are not compared between the two passes (the input is bounded by
  * libFuzzer's max_len anyway; replayed files may be larger). */

@@ -36,16 +36,7 @@
 #include "fl_session.h"
 #include "fl_store.h"
 #include "fl_tags.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
+#include "fuzz_check.h"
 
 /* 2024-01-02 03:04:05 UTC: the clock starts here, and the seed corpus is stamped with it. */
 #define T0 INT64_C(1704164645000000000)

@@ -4,7 +4,7 @@
  * question without misbehaving: offsets within ±26 h, fl_tz_to_utc() keeping its promise (local
  * time reaches the asked time at the instant returned, and not a second before), and a window in
  * that zone agreeing with itself (the next boundary flips inside(), nothing before it does).
- * Checks abort, so both libFuzzer and replay_main.c report them. Depends on fl_core only. */
+ * Checks abort (fuzz_check.h). Depends on fl_core only. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,16 +12,7 @@
 #include "fl_err.h"
 #include "fl_schedule.h"
 #include "fl_tz.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
