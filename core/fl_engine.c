@@ -214,6 +214,10 @@ static void io_event(void *ctx, const struct fl_session_event *ev)
         snprintf(text, sizeof text, "%s: %s (%llu %llu %lld)", fl_event_name(ev->type), ev->text,
                  (unsigned long long)ev->begin, (unsigned long long)ev->end, (long long)ev->value);
     fl_engine_log_event(es, event_level(ev->type), text);
+    if (ev->type == FL_EV_LOGON) { /* a successful attempt: the count of failed ones restarts */
+        es->logged_on = 1;
+        es->failed_tries = 0;
+    }
     if (es->hooks.on_event)
         es->hooks.on_event(es->hooks.ctx, es, ev);
 }

@@ -151,8 +151,21 @@ static void detach_session(struct conn *c, const char *why)
         return;
     c->es = NULL;
     es->conn = NULL;
-    es->above_watermark = 0;
+    /* An initiator's connection that ended before its logon completed is a failed attempt:
+     * it counts towards max_connect_tries, and the next attempt goes to the next host. */
+    if (es->cfg.session.role == FL_ROLE_INITIATOR && !es->logged_on) {
+        es->failed_tries++;
+        if (es->cfg.nconnect)
+            es->connect_index = (es->connect_index + 1) % es->cfg.nconnect;
+    }
+    es->logged_on = 0;
     fl_session_on_disconnect(es->fsm, fl_engine_now(es->e));
+    /* The queue went with the connection: a script paused on backpressure hears it is over. */
+    if (es->above_watermark) {
+        es->above_watermark = 0;
+        if (es->hooks.on_backpressure)
+            es->hooks.on_backpressure(es->hooks.ctx, es, 0);
+    }
     if (es->reset_when_disconnected) {
         /* Not from here: the session may still be inside its own callback stack. */
         es->reset_when_disconnected = 0;
@@ -351,6 +364,8 @@ static size_t feed(struct conn *c, const char *p, size_t n)
         fl_session_on_connect(c->es->fsm, fl_engine_now(c->e));
         if (c->es->hooks.on_transport)
             c->es->hooks.on_transport(c->es->hooks.ctx, c->es, FL_TRANSPORT_CONNECTED, c->peer);
+        if (c->closing || !c->es)
+            return 0; /* the script closed it from on_connect: the input went with it */
     }
     /* Each byte reaches on_raw_inbound once, when it arrives (or when its connection is
      * routed), however frames are split across reads: p[0, raw_seen) were shown already. */
@@ -459,14 +474,17 @@ static void on_connected(struct conn *c)
     c->connecting = 0;
     fl_engine_timer_cancel(c->e, c->connect_timer);
     c->connect_timer = 0;
+    if (c->closing || !es)
+        return; /* given up while connecting (disconnect, schedule end, shutdown) */
     set_nodelay(c->bev);
     make_direct(c);
-    es->failed_tries = 0;
     char text[160];
     snprintf(text, sizeof text, "connected to %s", c->peer);
     fl_engine_log_event(es, "INFO", text);
     if (es->hooks.on_transport)
         es->hooks.on_transport(es->hooks.ctx, es, FL_TRANSPORT_CONNECTED, c->peer);
+    if (c->closing || c->es != es)
+        return; /* the script (or the schedule) closed it from on_connect: no Logon */
     fl_session_on_connect(es->fsm, fl_engine_now(c->e));
 }
 
@@ -524,7 +542,7 @@ static void on_event(struct bufferevent *bev, short what, void *ctx)
             on_connected(c);
         return;
     }
-    if (c->connecting) {
+    if (c->connecting && !c->closing) {
         connect_failed(c, FL_TRANSPORT_CONNECT_FAILED, failure_reason(bev, what, why, sizeof why));
         return;
     }

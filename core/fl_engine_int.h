@@ -67,7 +67,8 @@ struct fl_engine_session {
     int is_template;                      /* target_comp_id "*" */
     int dynamic;                          /* created from a template */
     size_t connect_index;
-    int failed_tries;
+    int failed_tries;                     /* initiator: attempts in a row that did not log on */
+    int logged_on;                        /* the current connection completed a logon */
     uint64_t reconnect_timer;
     int gave_up;
     int above_watermark;

@@ -1,0 +1,141 @@
+-- Connections at their edges: a script that closes one from on_connect, a disconnect while the
+-- TCP connect is still in progress, failover past a host that refuses or ignores the Logon,
+-- max_tries counting attempts that never logged on, and backpressure that ends with the
+-- connection. Each of these crashed, stuck or looped before.
+local fixlua = require "fixlua"
+local H = require "support.helpers"
+
+local function order(id)
+  return { MsgType = "D", ClOrdID = id, Side = "BUY", Symbol = "X", OrderQty = 1,
+           OrdType = "MARKET", HandlInst = "1", TransactTime = 0 }
+end
+
+describe("connection edges", function()
+  local engines = {}
+  after_each(function()
+    for _, e in ipairs(engines) do e:close() end
+    engines = {}
+  end)
+  local function engine()
+    local e = assert(fixlua.engine{ manual_clock = true, log_stderr = false })
+    engines[#engines + 1] = e
+    return e
+  end
+  -- Runs every engine until cond() holds, moving the clock a step when nothing is pending.
+  local function until_(cond, what, secs)
+    for _ = 1, (secs or 30) * 10 do
+      if cond() then return end
+      for _, e in ipairs(engines) do
+        for _ = 1, 20 do e:run_once(false) end
+      end
+      if cond() then return end
+      for _, e in ipairs(engines) do e:advance(0.1) end
+    end
+    assert(cond(), "timed out waiting for " .. what)
+  end
+
+  it("lets an acceptor's on_connect disconnect or log out", function()
+    for _, how in ipairs({ "disconnect", "logout" }) do
+      local connects = 0
+      local eng, acc, ini = H.pair{
+        engine = { log_stderr = false },
+        acceptor = { script = { on_connect = function(s)
+          connects = connects + 1
+          if connects == 1 then s[how](s, "not now") end
+        end } },
+      }
+      engines[#engines + 1] = eng
+      -- the first connection is closed from on_connect; the initiator's next one logs on
+      until_(function() return acc:state() == "active" and ini:state() == "active" end,
+             how .. " then a logon")
+      assert.equals(2, connects)
+    end
+  end)
+
+  it("lets an initiator's on_connect disconnect, and logs on at the next connection", function()
+    local connects = 0
+    local eng, acc, ini = H.pair{
+      engine = { log_stderr = false },
+      initiator = { script = { on_connect = function(s)
+        connects = connects + 1
+        if connects == 1 then s:disconnect("not now") end
+      end } },
+    }
+    engines[#engines + 1] = eng
+    until_(function() return ini:state() == "active" and acc:state() == "active" end, "logon")
+    assert.equals(2, connects)                   -- not stuck in logon_sent on a dead connection
+  end)
+
+  it("gives up a connect in progress on disconnect(), and connects again later", function()
+    local eng, acc, ini = H.pair{ engine = { log_stderr = false } }
+    engines[#engines + 1] = eng
+    ini:disconnect("changed my mind")          -- the TCP connect was just started
+    assert.equals("disconnected", ini:state())
+    until_(function() return ini:state() == "active" and acc:state() == "active" end, "logon")
+  end)
+
+  -- Two acceptor engines: A refuses (or ignores) every Logon, B accepts.
+  local function hosts(a_script)
+    local ea, eb = engine(), engine()
+    local function acceptor(e, script)
+      e:add_session{ name = "exch", role = "acceptor", begin_string = "FIX.4.4",
+                     sender_comp_id = "EXEC", target_comp_id = "CLIENT",
+                     listen = "127.0.0.1:0", script = script }
+      assert(e:start())
+      return "127.0.0.1:" .. e:port("exch")
+    end
+    return acceptor(ea, a_script), acceptor(eb, {})
+  end
+  local function initiator(list, max_tries, seen)
+    local e = engine()
+    local s = e:add_session{
+      name = "client", role = "initiator", begin_string = "FIX.4.4", sender_comp_id = "CLIENT",
+      target_comp_id = "EXEC", connect = list, logon_timeout = 2,
+      reconnect = { interval = 1, max_tries = max_tries },
+      script = { on_connect = function(_, peer) seen[#seen + 1] = peer end } }
+    assert(e:start())
+    return s
+  end
+
+  it("fails over to the next host when the first refuses the Logon", function()
+    local a, b = hosts{ validate_logon = function() return false, "go away" end }
+    local seen = {}
+    local ini = initiator({ a, b }, 0, seen)
+    until_(function() return ini:state() == "active" end, "logon at B")
+    assert.same({ a, b }, seen)
+  end)
+
+  it("fails over when the first host never answers the Logon", function()
+    local a, b = hosts{ validate_logon = function() return "defer" end }
+    local seen = {}
+    local ini = initiator({ a, b }, 0, seen)
+    until_(function() return ini:state() == "active" end, "logon at B")
+    assert.same({ a, b }, seen)
+  end)
+
+  it("counts attempts that never logged on towards max_tries, and stops", function()
+    local a = hosts{ validate_logon = function() return false, "go away" end }
+    local seen = {}
+    local ini = initiator({ a }, 3, seen)
+    until_(function() return #seen == 3 and ini:state() == "disconnected" end, "three tries")
+    for _ = 1, 5 do
+      for _, e in ipairs(engines) do e:advance(1) e:run_once(false) end
+    end
+    assert.equals(3, #seen)                        -- and no fourth
+  end)
+
+  it("says the backpressure is over when the connection that had it ends", function()
+    local events = {}
+    local eng, acc, ini = H.pair{
+      engine = { log_stderr = false },
+      initiator = { output_high_watermark = 100, script = {
+        on_backpressure = function(_, above) events[#events + 1] = above end } },
+    }
+    engines[#engines + 1] = eng
+    H.logon(eng, acc, ini)
+    for i = 1, 5 do assert(ini:send(order("B" .. i))) end
+    assert.same({ true }, events)                  -- queued, not written yet
+    ini:disconnect("drop")
+    assert.same({ true, false }, events)
+  end)
+end)
