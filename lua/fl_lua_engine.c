@@ -1259,10 +1259,22 @@ static int engine_gc(lua_State *L)
     return 0;
 }
 
+/* 1 while a script of eng's sessions is inside a callback: from the loop, or from a host
+ * call that runs one (send -> on_outbound, disconnect -> on_disconnect...). */
+static int in_callback(const struct fl_lua_engine *eng)
+{
+    if (eng->running)
+        return 1;
+    for (const struct fl_lua_sess *s = eng->sessions; s; s = s->next)
+        if (s->vm && s->vm->depth > 0)
+            return 1;
+    return 0;
+}
+
 static int engine_close_m(lua_State *L)
 {
     struct fl_lua_engine *eng = check_owner(L, 1, "close");
-    if (eng->running)
+    if (in_callback(eng))
         return luaL_error(L, "fixlua: engine:close() inside a callback; use engine:stop()");
     eng->host_L = L;
     engine_close(eng);

@@ -124,6 +124,23 @@ describe("connection edges", function()
     assert.equals(3, #seen)                        -- and no fourth
   end)
 
+  it("refuses engine:close() from a callback a host call runs", function()
+    local err
+    local eng, acc, ini
+    eng, acc, ini = H.pair{
+      engine = { log_stderr = false },
+      initiator = { script = { on_disconnect = function()
+        local ok, e = pcall(eng.close, eng)
+        err = ok and "closed" or e
+      end } },
+    }
+    engines[#engines + 1] = eng
+    H.logon(eng, acc, ini)
+    ini:disconnect("bye")                          -- runs on_disconnect outside engine:run()
+    assert.matches("engine:close%(%) inside a callback", err)
+    assert.equals("disconnected", ini:state())     -- and the engine is still there
+  end)
+
   it("says the backpressure is over when the connection that had it ends", function()
     local events = {}
     local eng, acc, ini = H.pair{
