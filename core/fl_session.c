@@ -623,6 +623,7 @@ void fl_session_on_connect(struct fl_session *s, int64_t now)
     s->test_request_pending = 0;
     s->highest_seen = 0;
     s->logout_from_peer = 0;
+    s->reset_in_session = 0;
     s->heartbeat = s->cfg.heartbeat_interval;
     fl_session_set_state(s, FL_STATE_CONNECTED, now);
     if (s->cfg.role == FL_ROLE_INITIATOR) {
@@ -984,6 +985,7 @@ int fl_session_reset(struct fl_session *s, int64_t now)
         int rc = fl_session_reset_store(s, now);
         if (rc == FL_OK && fl_session_send_logon(s, 1, now) == FL_OK) {
             s->logon_reset_sent = 1;
+            s->reset_in_session = 1;
             fl_session_set_state(s, FL_STATE_LOGON_SENT, now);
         } else {
             fl_session_request_disconnect(s, "sequence reset failed");

@@ -431,11 +431,12 @@ static void queue_inbound(struct fl_session *s, const struct inbound *in)
 static void on_seq_too_high(struct fl_session *s, const struct inbound *in, int64_t now)
 {
     queue_inbound(s, in);
-    if (s->resend_requested && !s->cfg.send_redundant_resend_requests &&
-        (s->resend_end == 0 || s->resend_end == INFINITY_40 || in->seq <= s->resend_end + 1)) {
+    if (s->resend_requested && !s->cfg.send_redundant_resend_requests) {
+        /* Already asked. A request to the end covers this message's gap too; a chunk is
+         * followed by the next one once it is filled (check_resend_progress). */
         if (in->seq - 1 > s->resend_satisfied_at && (s->resend_end == 0 || s->resend_end == INFINITY_40))
             s->resend_satisfied_at = in->seq - 1;
-        return; /* already asked for this range */
+        return;
     }
     request_resend(s, in->seq - 1, now);
 }
@@ -625,8 +626,17 @@ static void apply_next_expected(struct fl_session *s, const struct fl_msg *m, ui
         logout_and_disconnect(s, text, now);
         return;
     }
-    if ((uint64_t)v < our_logon_seq)
-        fl_session_serve_resend(s, (uint64_t)v, our_logon_seq - 1, now);
+    if ((uint64_t)v >= our_logon_seq)
+        return;
+    fl_session_serve_resend(s, (uint64_t)v, our_logon_seq - 1, now);
+    /* Then our Logon's own number, gap-filled (a Logon is never replayed): the peer did not
+     * count it, as its Logon asked for less, and would otherwise ask for it next. An
+     * acceptor's Logon is only staged yet, so the store cannot serve it: the gap fill goes
+     * after the resend, now or where a resend paused by the transport will end. */
+    if (s->serving)
+        s->serve_end = our_logon_seq;
+    else if (!s->disconnect_requested)
+        fl_session_send_gap_fill(s, our_logon_seq, our_logon_seq + 1, now);
 }
 
 /* Both sides agree: logged on. The Logon was consumed already when it was in sequence;
@@ -653,6 +663,8 @@ static void logon_established(struct fl_session *s, const struct inbound *in, in
             s->resend_begin = s->next_target;
             s->resend_end = 0;
             s->resend_satisfied_at = in->seq - 1;
+            s->resend_progress_at = now; /* the wait for the peer's resend starts now */
+            s->resend_progress_seq = s->next_target;
             fl_session_set_state(s, FL_STATE_RESENDING, now);
         } else {
             request_resend(s, in->seq - 1, now);
@@ -738,11 +750,24 @@ static void on_logon_response(struct fl_session *s, const struct inbound *in, in
         return;
     }
     if (reset && !s->logon_reset_sent) {
-        /* The peer restarted its numbering: its Logon is number 1. */
-        s->next_target = 1;
+        /* The peer reset the session in its answer (ResetOnLogon on its side): both sides
+         * start again, its Logon and ours being the first of the new numbers, as it counted
+         * ours. The old journal is archived, so a later resend never reaches into it. */
+        if (in->seq != 1) {
+            logout_and_disconnect(s, "ResetSeqNumFlag(141)=Y requires MsgSeqNum(34)=1", now);
+            return;
+        }
+        if (fl_session_reset_store(s, now) != FL_OK) {
+            fl_session_request_disconnect(s, "sequence reset failed");
+            return;
+        }
+        s->next_sender = 2;
         s->target_dirty = 1;
+        fl_session_emit(s, FL_EV_SEQUENCE_RESET, 1, 1, 1,
+                        "the peer's Logon reset the sequence numbers: both restart at 1");
     }
     s->logon_reset_sent = 0;
+    s->reset_in_session = 0;
     if (in->seq < s->next_target) {
         char text[128];
         snprintf(text, sizeof text, "MsgSeqNum too low, expecting %llu but received %llu",
@@ -814,6 +839,13 @@ static void process(struct fl_session *s, struct fl_msg *m, int from_queue, int6
                 snprintf(buf, sizeof buf, "%.*s", (int)tn, t);
             fl_session_emit(s, FL_EV_LOGON_REJECTED, in.seq, 0, 0, buf);
             fl_session_request_disconnect(s, "logon refused by peer");
+            return;
+        }
+        if (s->reset_in_session && !is_type(&in, 'A')) {
+            /* Sent before the peer saw our reset: numbered in the sequence both sides just
+             * left behind, so neither processed nor a reason to drop the session. */
+            fl_session_emit(s, FL_EV_GARBLED, in.seq, 0, (int64_t)m->len,
+                            "message of the old sequence while our reset Logon is answered: ignored");
             return;
         }
         if (!is_type(&in, 'A') || m->problem != FL_PARSE_OK) {

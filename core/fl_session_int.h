@@ -57,6 +57,7 @@ struct fl_session {
     uint64_t test_request_counter;
     uint32_t garbled_in_row;
     int logon_reset_sent;          /* our Logon carried 141=Y */
+    int reset_in_session;          /* ...sent while logged on (fl_session_reset) */
     int logout_from_peer;          /* the Logout exchange was started by the peer */
     int reset_pending;             /* reset the store once the current batch is committed */
 

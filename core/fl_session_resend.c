@@ -61,7 +61,7 @@ static int resend_stored(struct fl_session *s, const struct fl_msg *m, uint64_t 
     for (; i < m->body_begin && i < m->trailer_begin; i++) {
         uint32_t tag = m->fields[i].tag;
         if (tag == FL_TAG_POSS_DUP_FLAG || tag == FL_TAG_SENDING_TIME ||
-            tag == FL_TAG_ORIG_SENDING_TIME || tag == FL_TAG_POSS_RESEND || n == MAX_RESEND_HEADER)
+            tag == FL_TAG_ORIG_SENDING_TIME || n == MAX_RESEND_HEADER)
             continue;
         /* NoHops entries keep their order behind their count (sort key 627). */
         items[n++] = (struct hdr_item){tag >= FL_TAG_NO_HOPS && tag <= FL_TAG_HOP_REF_ID
@@ -201,6 +201,14 @@ void fl_session_serve_resend(struct fl_session *s, uint64_t begin, uint64_t end,
         return;
     default:
         break;
+    }
+    if (s->serving) {
+        /* A resend paused by the transport is still owed: serve both requests, from the lower
+         * begin to the higher end (a number sent twice is a PossDup the peer drops). */
+        if (s->serve_next < begin)
+            begin = s->serve_next;
+        if (s->serve_end > end)
+            end = s->serve_end;
     }
     s->serving = 1;
     s->serve_next = begin;

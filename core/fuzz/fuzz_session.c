@@ -16,8 +16,9 @@
  *
  * Invariants, checked after every call into the session and on every io callback: every send is
  * one valid frame (fl_frame_scan OK, fl_msg_parse without problem, our CompIDs and BeginString);
- * new messages (no PossDupFlag) carry consecutive MsgSeqNums, restarting at 1 only with a Logon
- * that asks for a reset or after a configured reset; PossDup messages and gap fills stay below
+ * new messages (no PossDupFlag) carry consecutive MsgSeqNums, restarting only with a Logon that
+ * resets (at 1, or at 2 behind our own Logon when the peer's answer reset) or after a
+ * configured reset; PossDup messages and gap fills stay below
  * the next new number; nothing is sent between io->disconnect and the next connect; the state is
  * a valid enum; the inbound queue stays within its limit; every message delivered has a
  * SendingTime within the latency limit; the expected inbound number never goes
@@ -174,8 +175,12 @@ static void on_deliver(void *ctx, const struct fl_msg *m, int is_admin)
         CHECK(diff <= (uint64_t)(z->cfg.max_latency_ns ? z->cfg.max_latency_ns : 120 * SEC));
     }
     if (is_admin) {
-        if (has_value(m, FL_TAG_MSG_TYPE, "A") && has_value(m, FL_TAG_RESET_SEQ_NUM_FLAG, "Y"))
+        if (has_value(m, FL_TAG_MSG_TYPE, "A") && has_value(m, FL_TAG_RESET_SEQ_NUM_FLAG, "Y")) {
             z->reset_logon_seen = 1;
+            /* Both numbers restarted with the Logons (an initiator whose own Logon did not ask
+             * counts it as 1 of the new sequence): new messages go on from here. */
+            z->last_new = fl_session_next_sender(z->s) - 1;
+        }
         return;
     }
     if (!has_value(m, FL_TAG_MSG_TYPE, "D"))

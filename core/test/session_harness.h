@@ -42,6 +42,7 @@ struct harness {
     struct h_event events[H_MAX_EVENTS];
     int nevents;
     int delivered_app, delivered_admin;
+    size_t backlog;        /* what the transport reports still queued after each send */
     char last_app_type[8];
     /* policies */
     enum fl_logon_decision logon_decision;
@@ -70,7 +71,7 @@ static size_t h_send(void *ctx, const char *p, size_t n)
         h->nframes++;
     }
     h->out_len += n;
-    return 0;
+    return h->backlog;
 }
 
 static void h_disconnect(void *ctx, const char *why)

@@ -949,6 +949,9 @@ FL_TEST(next_expected_msg_seq_num_resends)
     FL_CHECK(STR_EQ(h_get(&h, 1, 43), "Y"));
     FL_CHECK(STR_EQ(h_get(&h, 3, 35), "4")); /* heartbeat 5 gap-filled */
     FL_CHECK(STR_EQ(h_get(&h, 4, 34), "6"));
+    /* and our Logon's own number, which the peer did not count: gap-filled to 8 */
+    FL_CHECK(STR_EQ(h_get(&h, 5, 35), "4") && STR_EQ(h_get(&h, 5, 34), "7"));
+    FL_CHECK(STR_EQ(h_get(&h, 5, 36), "8"));
     fl_session_on_disconnect(h.s, h.now);
     h.nframes = 0;
     h.disconnected = 0;
@@ -1336,6 +1339,149 @@ end:
     h_close(&h);
 }
 
+/* A second ResendRequest while a resend is paused by the transport: both are served in
+ * full, nothing of the first is dropped. */
+FL_TEST(overlapping_resend_requests_are_both_served)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.output_high_watermark = 400;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    for (int i = 0; i < 10; i++) {
+        char b[32];
+        int n = snprintf(b, sizeof b, "11=ORD%d\001", i);
+        FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, b, (size_t)n, h.now) == FL_OK);
+    }
+    int mark = h.nframes;
+    h.backlog = 100000; /* the transport is full from now on */
+    h_in(&h, "35=2|34=2|52=NOW|7=2|16=0");
+    h_in(&h, "35=2|34=3|52=NOW|7=2|16=3");
+    h.backlog = 0;
+    fl_session_on_writable(h.s, h.now);
+    /* Every number from 2 to 11 went out again, as a PossDup order. */
+    int seen[12] = {0};
+    for (int i = mark; i < h.nframes; i++) {
+        if (!STR_EQ(h_get(&h, i, 35), "D"))
+            continue;
+        FL_CHECK(STR_EQ(h_get(&h, i, 43), "Y"));
+        int seq = atoi(h_get(&h, i, 34));
+        if (seq >= 2 && seq <= 11)
+            seen[seq] = 1;
+    }
+    for (int q = 2; q <= 11; q++)
+        FL_CHECK_INT(seen[q], 1);
+end:
+    h_close(&h);
+}
+
+/* The acceptor reset the sequence in its answer to our Logon (ResetOnLogon on its side):
+ * both sides start again, its Logon and ours being number 1, so our next message is 2. */
+FL_TEST(initiator_follows_a_reset_in_the_logon_answer_on_both_numbers)
+{
+    struct harness h;
+    FL_CHECK(h_open(&h, FL_ROLE_INITIATOR, "FIX.4.4") == 0);
+    FL_CHECK(fl_session_set_next_sender(h.s, 10) == FL_OK);
+    FL_CHECK(fl_session_set_next_target(h.s, 10) == FL_OK);
+    fl_session_on_connect(h.s, h.now);
+    FL_CHECK(STR_EQ(h_get(&h, 0, 34), "10"));
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30|141=Y");
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+    FL_CHECK_INT(fl_session_next_target(h.s), 2);
+    FL_CHECK_INT(fl_session_next_sender(h.s), 2);
+    FL_CHECK(fl_session_send(h.s, "D", 1, NULL, 0, "11=A\001", 5, h.now) == FL_OK);
+    FL_CHECK(STR_EQ(h_get(&h, -1, 34), "2"));
+    /* and a resend of the new sequence reaches nothing of the old one: our Logon (1) is
+     * gap-filled, the order (2) replayed */
+    h_in(&h, "35=2|34=2|52=NOW|7=1|16=0");
+    FL_CHECK(STR_EQ(h_get(&h, -2, 35), "4") && STR_EQ(h_get(&h, -2, 34), "1"));
+    FL_CHECK(STR_EQ(h_get(&h, -2, 36), "2"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 34), "2") && STR_EQ(h_get(&h, -1, 43), "Y"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 11), "A"));
+    /* A reset answer not numbered 1 is refused. */
+    fl_session_on_disconnect(h.s, h.now);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=7|52=NOW|98=0|108=30|141=Y");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "5"));
+end:
+    h_close(&h);
+}
+
+/* Our Logon's 789 asked for the gap: the wait for the peer's resend starts at the logon, so
+ * no ResendRequest follows a tick later. */
+FL_TEST(next_expected_logon_gap_waits_before_asking_again)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.send_next_expected = 1;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=5|52=NOW|98=0|108=30|789=1");
+    int mark = h.nframes;
+    h_advance(&h, 1);
+    for (int i = mark; i < h.nframes; i++)
+        FL_CHECK(!STR_EQ(h_get(&h, i, 35), "2"));
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_RESENDING);
+end:
+    h_close(&h);
+}
+
+/* After we reset in session, what the peer sent before it saw our Logon is dropped, not a
+ * reason to drop the connection; its reset answer completes the reset. */
+FL_TEST(in_session_reset_ignores_messages_of_the_old_sequence)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    h_in(&h, "35=0|34=2|52=NOW");
+    FL_CHECK(fl_session_reset(h.s, h.now) == FL_OK);
+    FL_CHECK(STR_EQ(h_get(&h, -1, 141), "Y"));
+    h_in(&h, "35=0|34=3|52=NOW");
+    FL_CHECK_INT(h.disconnected, 0);
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_LOGON_SENT);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30|141=Y");
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+    FL_CHECK_INT(fl_session_next_target(h.s), 2);
+    FL_CHECK_INT(h.disconnected, 0);
+end:
+    h_close(&h);
+}
+
+/* Chunked ResendRequests: one chunk at a time, however many later messages arrive. */
+FL_TEST(chunked_resend_request_is_not_repeated_for_each_later_message)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.resend_request_chunk = 5;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    int mark = h.nframes;
+    h_in(&h, "35=D|34=20|52=NOW|11=a");
+    h_in(&h, "35=D|34=21|52=NOW|11=b");
+    h_in(&h, "35=D|34=22|52=NOW|11=c");
+    int requests = 0;
+    for (int i = mark; i < h.nframes; i++)
+        requests += STR_EQ(h_get(&h, i, 35), "2");
+    FL_CHECK_INT(requests, 1);
+    FL_CHECK(STR_EQ(h_get(&h, mark, 7), "2") && STR_EQ(h_get(&h, mark, 16), "6"));
+end:
+    h_close(&h);
+}
+
+/* A message sent with PossResend(97)=Y keeps it when it is resent. */
+FL_TEST(resend_keeps_poss_resend)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    FL_CHECK(fl_session_send(h.s, "D", 1, "97=Y\001", 5, "11=A\001", 5, h.now) == FL_OK);
+    h_in(&h, "35=2|34=2|52=NOW|7=2|16=2");
+    FL_CHECK(STR_EQ(h_get(&h, -1, 43), "Y"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 97), "Y"));
+end:
+    h_close(&h);
+}
+
 /* A lost ResendRequest (or a lost replay) must not stall the session: with no progress on
  * the gap for two heartbeat intervals, the request goes out again from the expected number. */
 FL_TEST(lost_resend_request_is_asked_again)
@@ -1433,5 +1579,11 @@ int main(int argc, char **argv)
     FL_RUN(wire_field_order_of_session_messages);
     FL_RUN(lost_resend_request_is_asked_again);
     FL_RUN(next_expected_too_high_logon_without_789_gets_resend_request);
+    FL_RUN(overlapping_resend_requests_are_both_served);
+    FL_RUN(initiator_follows_a_reset_in_the_logon_answer_on_both_numbers);
+    FL_RUN(next_expected_logon_gap_waits_before_asking_again);
+    FL_RUN(in_session_reset_ignores_messages_of_the_old_sequence);
+    FL_RUN(chunked_resend_request_is_not_repeated_for_each_later_message);
+    FL_RUN(resend_keeps_poss_resend);
     return FL_TEST_SUMMARY();
 }
