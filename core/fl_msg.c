@@ -79,12 +79,8 @@ static const unsigned char tag_info[TAG_INFO_SIZE] = {
     [FL_TAG_XML_DATA_LEN] = SEC_HEADER | IS_LENGTH,
     [FL_TAG_XML_DATA] = SEC_HEADER,
     [FL_TAG_MESSAGE_ENCODING] = SEC_HEADER,
-    [348] = IS_LENGTH, [350] = IS_LENGTH, [352] = IS_LENGTH, [354] = IS_LENGTH,
-    [356] = IS_LENGTH, [358] = IS_LENGTH, [360] = IS_LENGTH, [362] = IS_LENGTH,
-    [364] = IS_LENGTH,
     [FL_TAG_LAST_MSG_SEQ_NUM_PROCESSED] = SEC_HEADER | SLOT(FL_HDR_LAST_MSG_SEQ_NUM_PROCESSED),
     [FL_TAG_ON_BEHALF_OF_SENDING_TIME] = SEC_HEADER,
-    [445] = IS_LENGTH, [618] = IS_LENGTH, [621] = IS_LENGTH,
     [FL_TAG_NO_HOPS] = SEC_HEADER,
     [FL_TAG_HOP_COMP_ID] = SEC_HEADER,
     [FL_TAG_HOP_SENDING_TIME] = SEC_HEADER,
@@ -92,7 +88,17 @@ static const unsigned char tag_info[TAG_INFO_SIZE] = {
     [FL_TAG_APPL_VER_ID] = SEC_HEADER | SLOT(FL_HDR_APPL_VER_ID),
     [FL_TAG_CSTM_APPL_VER_ID] = SEC_HEADER,
     [FL_TAG_APPL_EXT_ID] = SEC_HEADER,
-    [1277] = IS_LENGTH, [1397] = IS_LENGTH, [1468] = IS_LENGTH, [1525] = IS_LENGTH,
+    /* The length fields of the body's data pairs (data_pairs below). */
+    [348] = IS_LENGTH, [350] = IS_LENGTH, [352] = IS_LENGTH, [354] = IS_LENGTH, [356] = IS_LENGTH,
+    [358] = IS_LENGTH, [360] = IS_LENGTH, [362] = IS_LENGTH, [364] = IS_LENGTH, [445] = IS_LENGTH,
+    [618] = IS_LENGTH, [621] = IS_LENGTH, [1184] = IS_LENGTH, [1277] = IS_LENGTH, [1280] = IS_LENGTH,
+    [1282] = IS_LENGTH, [1397] = IS_LENGTH, [1401] = IS_LENGTH, [1403] = IS_LENGTH, [1468] = IS_LENGTH,
+    [1525] = IS_LENGTH, [1578] = IS_LENGTH, [1620] = IS_LENGTH, [1664] = IS_LENGTH, [1678] = IS_LENGTH,
+    [1733] = IS_LENGTH, [1871] = IS_LENGTH, [1874] = IS_LENGTH, [2072] = IS_LENGTH, [2074] = IS_LENGTH,
+    [2111] = IS_LENGTH, [2179] = IS_LENGTH, [2287] = IS_LENGTH, [2351] = IS_LENGTH, [2372] = IS_LENGTH,
+    [2481] = IS_LENGTH, [2494] = IS_LENGTH, [2522] = IS_LENGTH, [2637] = IS_LENGTH, [2651] = IS_LENGTH,
+    [2665] = IS_LENGTH, [2715] = IS_LENGTH, [2718] = IS_LENGTH, [2721] = IS_LENGTH, [2797] = IS_LENGTH,
+    [2802] = IS_LENGTH, [2809] = IS_LENGTH, [2815] = IS_LENGTH,
 };
 
 static inline unsigned tag_info_of(uint32_t tag)
@@ -106,31 +112,40 @@ int fl_tag_section(uint32_t tag)
 }
 
 
+/* Every length field of a data pair in FIX 4.0 to 5.0 SP2 and FIXT 1.1 (the data field follows
+ * its length field; its value may hold any byte, SOH included), by length tag. */
+static const struct {
+    uint32_t length, data;
+} data_pairs[] = {
+    {90, 91}, {93, 89}, {95, 96}, {212, 213}, {348, 349}, {350, 351},
+    {352, 353}, {354, 355}, {356, 357}, {358, 359}, {360, 361}, {362, 363},
+    {364, 365}, {445, 446}, {618, 619}, {621, 622}, {1184, 1185}, {1277, 1278},
+    {1280, 1281}, {1282, 1283}, {1397, 1398}, {1401, 1402}, {1403, 1404}, {1468, 1469},
+    {1525, 1527}, {1578, 1579}, {1620, 1621}, {1664, 1665}, {1678, 1697}, {1733, 1734},
+    {1871, 1872}, {1874, 1875}, {2072, 2073}, {2074, 2075}, {2111, 2112}, {2179, 2180},
+    {2287, 2288}, {2351, 2352}, {2372, 2371}, {2481, 2482}, {2494, 2493}, {2522, 2521},
+    {2637, 2638}, {2651, 2652}, {2665, 2666}, {2715, 2716}, {2718, 2719}, {2721, 2722},
+    {2797, 2798}, {2802, 2801}, {2809, 2808}, {2815, 2814}, {40004, 40005}, {40008, 40009},
+    {40978, 40979}, {40980, 40981}, {40982, 40983}, {40984, 40985}, {40986, 40987}, {40988, 40989},
+    {41083, 41084}, {41101, 41102}, {41107, 41108}, {41256, 41257}, {41320, 41321}, {41324, 41325},
+    {41458, 41459}, {41476, 41477}, {41482, 41483}, {41653, 41654}, {41710, 41711}, {41806, 41807},
+    {41811, 41812}, {41873, 41874}, {41969, 41970}, {42025, 42026}, {42171, 42172}, {42451, 42452},
+    {42652, 42653}, {42947, 42948}, {43109, 42684}, {43110, 42486}, {43111, 42982},
+};
+
 uint32_t fl_data_tag_for_length(uint32_t tag)
 {
-    switch (tag) {
-    case 90: return 91;     /* SecureDataLen -> SecureData */
-    case 93: return 89;     /* SignatureLength -> Signature */
-    case 95: return 96;     /* RawDataLength -> RawData */
-    case 212: return 213;   /* XmlDataLen -> XmlData */
-    case 348: return 349;   /* EncodedIssuerLen */
-    case 350: return 351;   /* EncodedSecurityDescLen */
-    case 352: return 353;   /* EncodedListExecInstLen */
-    case 354: return 355;   /* EncodedTextLen */
-    case 356: return 357;   /* EncodedSubjectLen */
-    case 358: return 359;   /* EncodedHeadlineLen */
-    case 360: return 361;   /* EncodedAllocTextLen */
-    case 362: return 363;   /* EncodedUnderlyingIssuerLen */
-    case 364: return 365;   /* EncodedUnderlyingSecurityDescLen */
-    case 445: return 446;   /* EncodedListStatusTextLen */
-    case 618: return 619;   /* EncodedLegIssuerLen */
-    case 621: return 622;   /* EncodedLegSecurityDescLen */
-    case 1277: return 1278; /* DerivativeEncodedIssuerLen */
-    case 1397: return 1398; /* EncodedMktSegmDescLen */
-    case 1468: return 1469; /* EncodedSecurityListDescLen */
-    case 1525: return 1526; /* EncodedEventTextLen */
-    default: return 0;
+    size_t lo = 0, hi = sizeof data_pairs / sizeof data_pairs[0];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (data_pairs[mid].length < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return lo < sizeof data_pairs / sizeof data_pairs[0] && data_pairs[lo].length == tag
+               ? data_pairs[lo].data
+               : 0;
 }
 
 static const char *const problem_texts[FL_PARSE__COUNT] = {
@@ -430,6 +445,7 @@ static int parse_fields(struct fl_msg *m, const char *p, size_t n)
                     vend = find_soh(p, vstart, n);
                 }
             } else {
+                /* The standard puts the data field right behind its length field. */
                 if (tag != expect_data_tag)
                     note_problem(m, FL_PARSE_BAD_DATA_LENGTH, expect_data_tag);
                 vend = find_soh(p, vstart, n);
@@ -465,10 +481,14 @@ static int parse_fields(struct fl_msg *m, const char *p, size_t n)
 
         unsigned info = tag_info_of(tag);
         if (info == 0) {
-            /* A plain body field: the common case. */
+            /* A plain body field: the common case. (Or the length of a data pair with a tag
+             * above tag_info's: FIX 5.0 SP2 has some.) */
             body_begin = body_begin < idx ? body_begin : idx;
             if (trailer_begin != UINT32_MAX)
                 note_problem(m, FL_PARSE_HEADER_ORDER, tag);
+            if (tag >= TAG_INFO_SIZE && (expect_data_tag = fl_data_tag_for_length(tag)) != 0 &&
+                (expect_data_len = read_length(p + vstart, vend - vstart)) < 0)
+                note_problem(m, FL_PARSE_BAD_DATA_LENGTH, tag);
         } else {
             classify_special(m, info, tag, idx, p + vstart, vend - vstart, &body_begin,
                              &trailer_begin, &expect_data_tag, &expect_data_len);
@@ -477,7 +497,6 @@ static int parse_fields(struct fl_msg *m, const char *p, size_t n)
     }
     if (expect_data_tag)
         note_problem(m, FL_PARSE_BAD_DATA_LENGTH, expect_data_tag);
-
     m->nfields = nf;
     m->trailer_begin = trailer_begin == UINT32_MAX ? nf : trailer_begin;
     m->body_begin = body_begin == UINT32_MAX ? m->trailer_begin : body_begin;
@@ -1027,18 +1046,27 @@ static inline int parse_decimal(const char *p, size_t n, struct fl_decimal *out)
         out->scale = (int32_t)fd;
         return FL_OK;
     }
+    /* Trailing zeros of a fraction are no significant digits: "0.10000000000000000000" is 0.1
+     * (scale 1). What remains must fit the int64 mantissa, 19 digits where they fit. */
+    const char *dot = memchr(p + i, '.', n - i);
+    if (dot)
+        while (n > (size_t)(dot - p) + 1 && p[n - 1] == '0')
+            n--;
+    const uint64_t most = neg ? UINT64_C(1) << 63 : (UINT64_C(1) << 63) - 1;
     for (; i < n && digit(p[i]); i++) {
-        if (v >= cut)
+        unsigned d = (unsigned)(p[i] - '0');
+        if (v >= cut && v > (most - d) / 10)
             return FL_ERANGE;
-        v = v * 10 + (unsigned)(p[i] - '0');
+        v = v * 10 + d;
     }
     size_t digits = i - int_start, frac = 0;
     if (i < n && p[i] == '.') {
         size_t frac_start = ++i;
         for (; i < n && digit(p[i]); i++) {
-            if (v >= cut)
+            unsigned d = (unsigned)(p[i] - '0');
+            if (v >= cut && v > (most - d) / 10)
                 return FL_ERANGE;
-            v = v * 10 + (unsigned)(p[i] - '0');
+            v = v * 10 + d;
         }
         frac = i - frac_start;
         digits += frac;
@@ -1047,7 +1075,7 @@ static inline int parse_decimal(const char *p, size_t n, struct fl_decimal *out)
         return FL_EFORMAT;
     if (frac > INT32_MAX)
         return FL_ERANGE;
-    out->mantissa = neg ? -(int64_t)v : (int64_t)v;
+    out->mantissa = neg ? (int64_t)(0 - v) : (int64_t)v; /* 0 - 2^63 wraps to INT64_MIN */
     out->scale = (int32_t)frac;
     return FL_OK;
 }

@@ -336,10 +336,39 @@ FL_TEST(test_data_fields)
     FL_CHECK_INT(fl_data_tag_for_length(93), 89);
     FL_CHECK_INT(fl_data_tag_for_length(90), 91);
     FL_CHECK_INT(fl_data_tag_for_length(354), 355);
-    FL_CHECK_INT(fl_data_tag_for_length(1525), 1526);
+    FL_CHECK_INT(fl_data_tag_for_length(1525), 1527); /* EncodedDocumentationText */
+    FL_CHECK_INT(fl_data_tag_for_length(1578), 1579); /* EncodedEventText */
+    FL_CHECK_INT(fl_data_tag_for_length(1401), 1402); /* EncryptedPassword (FIXT Logon) */
+    FL_CHECK_INT(fl_data_tag_for_length(2372), 2371); /* a data field numbered below its length */
+    FL_CHECK_INT(fl_data_tag_for_length(41873), 41874);
+    FL_CHECK_INT(fl_data_tag_for_length(43111), 42982);
     FL_CHECK_INT(fl_data_tag_for_length(96), 0);
     FL_CHECK_INT(fl_data_tag_for_length(0), 0);
     FL_CHECK_INT(fl_data_tag_for_length(58), 0);
+    FL_CHECK_INT(fl_data_tag_for_length(99999), 0);
+    /* The FIXT.1.1 Logon's encrypted password may hold a SOH; so may a data field of FIX 5.0
+     * SP2 with a five-digit tag; and 1525 announces 1527, not 1526. */
+    static const struct {
+        const char *text;
+        uint32_t tag;
+        const char *data;
+        size_t n;
+    } pairs[] = {
+        {"8=FIXT.1.1|9=5|35=A|34=1|98=0|108=30|1137=9|1401=5|1402=ab|cd|10=000|", 1402, "ab\001cd", 5},
+        {"8=FIXT.1.1|9=5|35=8|34=2|40004=3|40005=a|b|55=X|10=000|", 40005, "a\001b", 3},
+        {"8=FIXT.1.1|9=5|35=8|34=2|1525=3|1527=a|b|55=X|10=000|", 1527, "a\001b", 3},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        FL_CHECK_INT(parse_text(&m, buf, sizeof buf, pairs[i].text, NULL), FL_OK);
+        FL_CHECK_INT(m.problem, FL_PARSE_OK);
+        FL_CHECK_INT(fl_msg_get_data(&m, pairs[i].tag, &p, &n), FL_OK);
+        FL_CHECK(n == pairs[i].n && memcmp(p, pairs[i].data, n) == 0);
+    }
+    /* A five-digit length field without its data field is noted like any other. */
+    FL_CHECK_INT(parse_text(&m, buf, sizeof buf, "8=FIXT.1.1|9=5|35=8|40004=3|58=abc|10=000|",
+                            NULL), FL_OK);
+    FL_CHECK_INT(m.problem, FL_PARSE_BAD_DATA_LENGTH);
+    FL_CHECK_INT(m.problem_tag, 40005);
 end:
     fl_msg_release(&m);
 }
@@ -613,8 +642,17 @@ FL_TEST(test_get_decimal)
         {"1000000", FL_OK, 1000000, 0},
         {"999999999999999999", FL_OK, INT64_C(999999999999999999), 0},
         {"0.000000000000000000000000000001", FL_OK, 1, 30},
-        {"1000000000000000000", FL_ERANGE, 0, 0},
-        {"12345678901234.56789", FL_ERANGE, 0, 0},
+        {"1000000000000000000", FL_OK, INT64_C(1000000000000000000), 0},
+        {"12345678901234.56789", FL_OK, INT64_C(1234567890123456789), 5},
+        /* what fits the int64 mantissa, both ends */
+        {"9223372036854775807", FL_OK, INT64_MAX, 0},
+        {"-922337203685477580.8", FL_OK, INT64_MIN, 1},
+        {"9223372036854775808", FL_ERANGE, 0, 0},
+        {"-9223372036854775809", FL_ERANGE, 0, 0},
+        {"12345678901234567890.5", FL_ERANGE, 0, 0},
+        /* trailing zeros of a fraction are no significant digits */
+        {"0.10000000000000000000", FL_OK, 1, 1},
+        {"-250.00000000000000000000", FL_OK, -250, 0},
         {"-", FL_EFORMAT, 0, 0},
         {"", FL_EFORMAT, 0, 0},
         {".", FL_EFORMAT, 0, 0},
@@ -627,6 +665,8 @@ FL_TEST(test_get_decimal)
         {"1.5-", FL_EFORMAT, 0, 0},
         {"NaN", FL_EFORMAT, 0, 0},
     };
+    struct fl_msg m;
+    fl_msg_init(&m);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct fl_decimal d = {77, 77};
         int rc = fl_parse_decimal(cases[i].s, strlen(cases[i].s), &d);
@@ -640,10 +680,8 @@ FL_TEST(test_get_decimal)
             FL_CHECK_INT(d.scale, cases[i].scale);
         }
     }
-    struct fl_msg m;
     char buf[256];
     struct fl_decimal d;
-    fl_msg_init(&m);
     FL_CHECK_INT(parse_text(&m, buf, sizeof buf, "8=FIX.4.4|9=5|35=D|44=101.25|58=x|10=000|",
                             NULL), FL_OK);
     FL_CHECK_INT(fl_msg_get_decimal(&m, 44, &d), FL_OK);
