@@ -1245,12 +1245,32 @@ static void engine_close(struct fl_lua_engine *eng)
     eng->e = NULL;
 }
 
+static int in_callback(const struct fl_lua_engine *eng);
+
+void fl_lua_engine_close_if_idle(struct fl_lua_engine *eng, lua_State *L)
+{
+    if (eng && eng->close_when_idle && !in_callback(eng)) {
+        eng->close_when_idle = 0;
+        eng->host_L = L;
+        engine_close(eng);
+        fl_lua_engine_unref(eng); /* the collected object's reference, kept for this */
+    }
+}
+
 static int engine_gc(lua_State *L)
 {
     struct engine_box *b = lua_touserdata(L, 1);
     if (!b->eng)
         return 0;
     if (b->owner) {
+        /* Collected while a callback runs (a host call through a session object, with the
+         * engine object already dropped): freeing now would pull the engine from under the
+         * C frames of that call. It closes at the next call of a session method. */
+        if (in_callback(b->eng)) {
+            b->eng->close_when_idle = 1;
+            b->eng = NULL; /* its reference goes with the deferred close */
+            return 0;
+        }
         b->eng->host_L = L;
         engine_close(b->eng);
     }

@@ -23,6 +23,7 @@ struct fl_lua_engine {
     int log_stderr;               /* 1 every line (runner), 0 errors and warnings, -1 none */
     double script_warn_ms;
     int running;                  /* inside run/run_once/advance: close() refused */
+    int close_when_idle;          /* the engine object was collected inside a callback */
     int nsessions_created;
 };
 
@@ -65,6 +66,8 @@ struct fl_lua_sess {
 };
 
 struct fl_lua_sess *fl_lua_engine_find(struct fl_lua_engine *eng, const char *name);
+/* Closes an engine whose object was collected inside a callback, once none runs. */
+void fl_lua_engine_close_if_idle(struct fl_lua_engine *eng, lua_State *L);
 /* Pushes a non-owning engine handle (session scripts: engine:session(name)...). May raise. */
 FL_LUA_MAY_RAISE void fl_lua_engine_push_handle(lua_State *L, struct fl_lua_engine *eng);
 /* The FFI half of session:send for lua/fixlua/fast.lua (fl_lua_session.c). */

@@ -129,10 +129,13 @@ static struct fl_lua_sess *check_sess(lua_State *L, int idx)
     struct session_box *b = luaL_checkudata(L, idx, FL_LUA_MT_SESSION);
     struct fl_lua_sess *s;
     if (b->own) {
+        if (b->s)
+            fl_lua_engine_close_if_idle(b->s->eng, L); /* (may free the session) */
         s = b->s;
         if (!s)
             luaL_error(L, "fixlua: session is closed");
     } else {
+        fl_lua_engine_close_if_idle(b->eng, L);
         if (!b->eng || !b->eng->e)
             luaL_error(L, "fixlua: engine is closed");
         s = fl_lua_engine_find(b->eng, b->name);

@@ -141,6 +141,28 @@ describe("connection edges", function()
     assert.equals("disconnected", ini:state())     -- and the engine is still there
   end)
 
+  it("closes an engine collected inside a callback only once the callback is over", function()
+    -- The engine object is dropped while its sessions are kept; a collection inside the
+    -- on_outbound that a send runs used to free the engine under that send.
+    local acc, ini
+    local collected = false
+    do
+      local eng
+      eng, acc, ini = H.pair{ engine = { log_stderr = false }, initiator = { script = {
+        on_outbound = function(_, m)
+          if m:type() == "D" then
+            collectgarbage()
+            collectgarbage()
+            collected = true
+          end
+        end } } }
+      H.logon(eng, acc, ini)
+    end
+    assert(ini:send(order("GC1")))          -- the engine object is collected in there
+    assert.is_true(collected)
+    assert.has_error(function() ini:state() end, "fixlua: session is closed")
+  end)
+
   it("says the backpressure is over when the connection that had it ends", function()
     local events = {}
     local eng, acc, ini = H.pair{
