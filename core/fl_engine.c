@@ -10,7 +10,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
@@ -216,6 +218,7 @@ static void io_event(void *ctx, const struct fl_session_event *ev)
     fl_engine_log_event(es, event_level(ev->type), text);
     if (ev->type == FL_EV_LOGON) { /* a successful attempt: the count of failed ones restarts */
         es->logged_on = 1;
+        es->ever_logged_on = 1;
         es->failed_tries = 0;
     }
     if (es->hooks.on_event)
@@ -339,6 +342,7 @@ static void session_free(struct fl_engine_session *es)
     }
     fl_engine_timer_cancel(es->e, es->reconnect_timer);
     fl_engine_timer_cancel(es->e, es->reset_timer);
+    fl_engine_timer_cancel(es->e, es->remove_timer);
     fl_session_free(es->fsm);
     fl_store_close(es->store);
     fl_tls_ctx_free(es->tls_ctx);
@@ -419,11 +423,16 @@ static int add_session(struct fl_engine *e, const struct fl_engine_session_confi
         set_err(errbuf, errlen, "session '%s': store: %s", es->cfg.name, detail);
         goto fail;
     }
-    if (es->cfg.store_dir && *es->cfg.store_dir)
+    if (es->cfg.store_dir && *es->cfg.store_dir) {
+        char path[1024];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s.journal", es->cfg.store_dir, es->cfg.name);
+        es->journal_new = stat(path, &st) != 0;
         rc = fl_store_file_open(es->cfg.store_dir, es->cfg.name, es->cfg.store_sync,
                                 fl_engine_now(e), &es->store, detail, sizeof detail);
-    else
+    } else {
         rc = fl_store_mem_new(fl_engine_now(e), &es->store);
+    }
     if (rc != FL_OK) {
         set_err(errbuf, errlen, "session '%s': store: %s", es->cfg.name, detail);
         goto fail;
@@ -560,6 +569,40 @@ struct fl_engine_session *fl_engine_route_logon(struct fl_engine *e, struct list
     if (tmpl->hooks.on_session_created)
         tmpl->hooks.on_session_created(tmpl->hooks.ctx, tmpl, created);
     return created;
+}
+
+/* ---- sessions made from a template, refused ---- */
+
+static void remove_refused(void *ctx, uint64_t id)
+{
+    struct fl_engine_session *es = ctx;
+    struct fl_engine *e = es->e;
+    (void)id;
+    es->remove_timer = 0;
+    if (es->conn || es->ever_logged_on || e->shutting_down)
+        return; /* a new connection came for it meanwhile */
+    for (size_t i = 0; i < e->nsessions; i++)
+        if (e->sessions[i] == es) {
+            memmove(&e->sessions[i], &e->sessions[i + 1],
+                    (e->nsessions - i - 1) * sizeof *e->sessions);
+            e->nsessions--;
+            break;
+        }
+    fl_engine_log(e, "INFO", "session %s removed: no logon was accepted on it", es->cfg.name);
+    char journal[1024] = "";
+    if (es->journal_new && es->cfg.store_dir && *es->cfg.store_dir)
+        snprintf(journal, sizeof journal, "%s/%s.journal", es->cfg.store_dir, es->cfg.name);
+    fl_engine_log_close(es);
+    fl_engine_log_remove_new(es);
+    session_free(es);
+    if (journal[0])
+        unlink(journal);
+}
+
+void fl_engine_session_forget_if_refused(struct fl_engine_session *es)
+{
+    if (es->dynamic && !es->ever_logged_on && !es->remove_timer && !es->e->shutting_down)
+        es->remove_timer = fl_engine_timer_add(es->e, 0, 0, remove_refused, es);
 }
 
 /* ---- reconnect ---- */

@@ -178,6 +178,7 @@ static void detach_session(struct conn *c, const char *why)
     if (es->hooks.on_transport)
         es->hooks.on_transport(es->hooks.ctx, es, FL_TRANSPORT_DISCONNECTED, why);
     fl_engine_session_schedule_reconnect(es);
+    fl_engine_session_forget_if_refused(es);
     fl_engine_check_shutdown_done(c->e);
 }
 

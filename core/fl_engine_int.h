@@ -69,6 +69,11 @@ struct fl_engine_session {
     size_t connect_index;
     int failed_tries;                     /* initiator: attempts in a row that did not log on */
     int logged_on;                        /* the current connection completed a logon */
+    int ever_logged_on;                   /* any connection did */
+    uint64_t remove_timer;                /* dynamic, refused: removal planned */
+    /* Files this session created (they did not exist before it): removed with a dynamic
+     * session whose Logon was refused, so that refused CompIDs leave nothing behind. */
+    int journal_new, msg_log_new, event_log_new;
     uint64_t reconnect_timer;
     int gave_up;
     int above_watermark;
@@ -107,6 +112,9 @@ struct fl_engine {
 };
 
 /* fl_engine.c */
+/* A session made from a template whose connection ended before any logon: planned for removal
+ * (from a timer, out of every callback), with the files it created. */
+void fl_engine_session_forget_if_refused(struct fl_engine_session *es);
 void fl_engine_log(struct fl_engine *e, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void fl_engine_arm_timers(struct fl_engine *e);
@@ -131,6 +139,8 @@ int fl_parse_host_port(const char *addr, char *host, size_t hostcap, int *port);
 int fl_make_dirs(const char *dir, char *errbuf, size_t errlen);
 int fl_engine_log_open(struct fl_engine_session *es, char *errbuf, size_t errlen);
 void fl_engine_log_close(struct fl_engine_session *es);
+/* Removes the log files the session created (closed first). */
+void fl_engine_log_remove_new(struct fl_engine_session *es);
 void fl_engine_log_message(struct fl_engine_session *es, int inbound, const char *p, size_t n);
 void fl_engine_log_event(struct fl_engine_session *es, const char *level, const char *text);
 void fl_engine_log_flush(struct fl_engine_session *es);

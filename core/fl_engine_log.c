@@ -7,9 +7,34 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fl_builder.h"
 #include "fl_pretty.h"
+
+static int file_exists(const char *dir, const char *name, const char *suffix)
+{
+    char path[1024];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s.%s.log", dir, name, suffix);
+    return stat(path, &st) == 0;
+}
+
+void fl_engine_log_remove_new(struct fl_engine_session *es)
+{
+    const char *dir = es->cfg.log_dir;
+    char path[1024];
+    if (!dir || !*dir)
+        return;
+    if (es->msg_log_new) {
+        snprintf(path, sizeof path, "%s/%s.messages.log", dir, es->cfg.name);
+        unlink(path);
+    }
+    if (es->event_log_new) {
+        snprintf(path, sizeof path, "%s/%s.events.log", dir, es->cfg.name);
+        unlink(path);
+    }
+}
 
 static FILE *open_log(const char *dir, const char *name, const char *suffix, char *errbuf,
                       size_t errlen)
@@ -56,6 +81,8 @@ int fl_engine_log_open(struct fl_engine_session *es, char *errbuf, size_t errlen
     int rc = fl_make_dirs(dir, errbuf, errlen);
     if (rc != FL_OK)
         return rc;
+    es->msg_log_new = es->cfg.log_messages && !file_exists(dir, es->cfg.name, "messages");
+    es->event_log_new = es->cfg.log_events && !file_exists(dir, es->cfg.name, "events");
     if (es->cfg.log_messages && !(es->msg_log = open_log(dir, es->cfg.name, "messages", errbuf, errlen)))
         return FL_EIO;
     if (es->cfg.log_events && !(es->event_log = open_log(dir, es->cfg.name, "events", errbuf, errlen)))
