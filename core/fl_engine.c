@@ -910,7 +910,10 @@ int fl_engine_session_send(struct fl_engine_session *es, const char *msg_type, s
 {
     if (!es->fsm)
         return FL_ESTATE;
-    if (es->conn && fl_conn_output_len(es->conn) > es->cfg.max_output_bytes)
+    /* What is written but not sent, and what this batch (a callback's sends) staged so far:
+     * a callback sending in a loop meets the limit too. */
+    if (es->conn &&
+        fl_conn_output_len(es->conn) + fl_session_staged_bytes(es->fsm) > es->cfg.max_output_bytes)
         return FL_EAGAIN;
     return fl_session_send(es->fsm, msg_type, type_len, extra_header, extra_len, body, body_len,
                            fl_engine_now(es->e));

@@ -1025,6 +1025,7 @@ int fl_session_set_next_target(struct fl_session *s, uint64_t seq)
 
 enum fl_session_state fl_session_state(const struct fl_session *s) { return s->state; }
 uint64_t fl_session_next_sender(const struct fl_session *s) { return s->next_sender; }
+size_t fl_session_staged_bytes(const struct fl_session *s) { return s->stage.len; }
 uint64_t fl_session_next_target(const struct fl_session *s) { return s->next_target; }
 int fl_session_heartbeat_interval(const struct fl_session *s) { return s->heartbeat; }
 enum fl_fix_version fl_session_version(const struct fl_session *s) { return s->version; }

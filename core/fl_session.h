@@ -197,6 +197,8 @@ FL_MUST_CHECK int fl_session_set_next_target(struct fl_session *s, uint64_t seq)
 
 enum fl_session_state fl_session_state(const struct fl_session *s);
 uint64_t fl_session_next_sender(const struct fl_session *s);
+/* Bytes staged by the batch in progress (the sends of a callback), not yet handed to io.send. */
+size_t fl_session_staged_bytes(const struct fl_session *s);
 uint64_t fl_session_next_target(const struct fl_session *s);
 int fl_session_heartbeat_interval(const struct fl_session *s);
 enum fl_fix_version fl_session_version(const struct fl_session *s);

@@ -296,9 +296,11 @@ int32_t fl_lua_fast_field(const struct fl_lua_msg *o, uint32_t tag, const struct
 int32_t fl_lua_fast_number(const struct fl_lua_msg *o, uint32_t tag, const struct fl_lua_ctx *names,
                            int32_t kind, double *out, const char **p);
 /* A Lua number as a FIX value: integers plain, else the shortest decimal that reads back the
- * same, never an exponent, for finite |v| < FL_LUA_MAX_NUMBER (larger ones are refused by the
- * encoders). Writes at most 64 bytes to dst; returns the length. */
+ * same, never an exponent, for finite |v| < FL_LUA_MAX_NUMBER and v zero or |v| at least
+ * FL_LUA_MIN_NUMBER (others are refused by the encoders: their decimal form would pass 58
+ * places). Writes at most 64 bytes to dst; returns the length. */
 #define FL_LUA_MAX_NUMBER 9.2e18
+#define FL_LUA_MIN_NUMBER 1e-40
 size_t fl_lua_format_number(char *dst, double v);
 /* Header fields the engine writes itself (a script may not send them). */
 int fl_lua_engine_owned(uint32_t tag);

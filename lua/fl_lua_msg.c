@@ -227,7 +227,8 @@ size_t fl_lua_format_number(char *dst, double v)
                 return fl_format_decimal(dst, (struct fl_decimal){(int64_t)r, p});
         }
     }
-    for (int prec = 1; prec <= 17; prec++) {
+    /* Up to 58 places: 1e-40 with its 17 significant digits (and "-0." before) fits 64. */
+    for (int prec = 1; prec <= 58; prec++) {
         int n = snprintf(dst, 64, "%.*f", prec, v);
         if (n > 0 && n < 64 && strtod(dst, NULL) == v) {
             while (n > 1 && dst[n - 1] == '0')
@@ -235,9 +236,9 @@ size_t fl_lua_format_number(char *dst, double v)
             return (size_t)n;
         }
     }
-    /* Not reached for the values the encoders pass (finite, below FL_LUA_MAX_NUMBER); never
-     * report more than was written. */
-    int n = snprintf(dst, 64, "%.17g", v);
+    /* Not reached for the values the encoders pass; still positional, never an exponent, and
+     * never more than was written. */
+    int n = snprintf(dst, 64, "%.58f", v);
     return n < 0 ? 0 : n > 63 ? 63 : (size_t)n;
 }
 
@@ -279,9 +280,14 @@ static size_t put_value(lua_State *L, struct fl_lua_ctx *ctx, size_t *used, int 
         if (!(fabs(v) < FL_LUA_MAX_NUMBER))
             luaL_error(L, "fixlua: field %d (%s): %g is beyond what FIX numbers carry (2^63)",
                        tag, f ? f->name : "?", (double)v);
+        if (v != 0 && fabs(v) < FL_LUA_MIN_NUMBER && !is_timestamp_type(f))
+            luaL_error(L, "fixlua: field %d (%s): %g is below what fixlua writes as a decimal "
+                       "(1e-40); send the digits as a string", tag, f ? f->name : "?", (double)v);
         if (is_timestamp_type(f)) {
+            /* Nanoseconds in a double are off by up to 128 ns at today's dates: rounded to the
+             * millisecond written, or msg:time() sent back would lose one. */
             char tb[32];
-            n = fl_format_utc_timestamp(tb, (int64_t)v, 3);
+            n = fl_format_utc_timestamp(tb, (int64_t)llround(v / 1e6) * 1000000, 3);
             memcpy(buf, tb, n);
         } else {
             n = fl_lua_format_number(buf, v);

@@ -991,6 +991,8 @@ void fl_lua_session_open(lua_State *L)
     lua_setfield(L, -2, "slack");
     lua_pushnumber(L, FL_LUA_MAX_NUMBER);
     lua_setfield(L, -2, "max_number");
+    lua_pushnumber(L, FL_LUA_MIN_NUMBER);
+    lua_setfield(L, -2, "min_number");
     lua_setfield(L, -4, "_fast_session");
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, session_gc);

@@ -168,7 +168,8 @@ local function install_send(fs)
   local format_number = ffi_cast(number_fn, fs.format_number)
   local ctx = ffi_cast("void *", fs.ctx)
   local items = ffi_cast(ffi.typeof("struct { uint32_t tag, kind, off, len; } *"), fs.items)
-  local max_items, slack, max_number = fs.max_items, fs.slack, fs.max_number
+  local max_items, slack, max_number, min_number = fs.max_items, fs.slack, fs.max_number,
+                                                  fs.min_number
   -- session box -> {fields = {[key] = info_t}, types = {[MsgType] = wire value},
   --                 enums = {[key] = {[name] = value}}, prefixes = {[key] = "tag="}}
   local caches = setmetatable({}, { __mode = "k" })
@@ -213,7 +214,8 @@ local function install_send(fs)
   -- keep changing costs a bounded amount of code generation.
   local seen, max_compiled, shape_stats = {}, 64, shape.stats
   local shape_env = { ffi_cast = ffi_cast, ffi_copy = ffi_copy, u64p = u64p,
-                      format_number = format_number, max_number = max_number, slack = slack }
+                      format_number = format_number, max_number = max_number,
+                      min_number = min_number, slack = slack }
   local function learn(cache, wire, nk)
     if nk > shape.max_fields then return end
     local cand = cache.candidates[wire]
@@ -338,7 +340,8 @@ local function install_send(fs)
           if v == "" then return end
           ffi_copy(p + pos, v, #v)
           pos = pos + #v
-        elseif tv == "number" and info.timestamp == 0 and v < max_number and v > -max_number then
+        elseif tv == "number" and info.timestamp == 0 and v < max_number and v > -max_number and
+               (v >= min_number or v <= -min_number or v == 0) then
           pos = pos + tonumber(format_number(p + pos, v))
         else -- groups, timestamps as numbers, NaN, huge numbers: the C encoder (which raises
           -- for what FIX cannot carry)

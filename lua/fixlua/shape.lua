@@ -59,7 +59,8 @@ local function field_code(out, i, k, info, slack)
   out[#out + 1] = "  " .. prefix
   out[#out + 1] = format("  ffi_copy(p + pos + %d, v, n); pos = pos + %d + n", plen, plen)
   if info.timestamp == 0 then
-    out[#out + 1] = "elseif tv == 'number' and v < max_number and v > -max_number then"
+    out[#out + 1] = "elseif tv == 'number' and v < max_number and v > -max_number and " ..
+                    "(v >= min_number or v <= -min_number or v == 0) then"
     out[#out + 1] = format("  if pos > cap - %d then return end", plen + 65 + slack)
     out[#out + 1] = "  " .. prefix
     out[#out + 1] = format("  pos = pos + %d; pos = pos + tonumber(format_number(p + pos, v))",
@@ -73,7 +74,7 @@ end
 -- (fast.lua's info_t), enums[key] and prefixes[key]; nil when the shape is not one to compile.
 -- It is called as write(t, p, cap) with the arena and its size and returns the bytes written and
 -- the length of the extra header fields, or nothing to decline. env holds what the code uses:
--- ffi_cast, ffi_copy, u64p, format_number, max_number, slack.
+-- ffi_cast, ffi_copy, u64p, format_number, max_number, min_number, slack.
 function M.compile(keys, n, fields, enums, prefixes, env)
   if n > M.max_fields then return nil end
   -- A table that names one tag twice (Symbol and [55], MsgType and [35]) stays with the
@@ -97,7 +98,8 @@ function M.compile(keys, n, fields, enums, prefixes, env)
   end)
   local up = { E = {}, P = {} }
   local out = {
-    "local ffi_cast, ffi_copy, u64p, format_number, max_number, up, type, tonumber, next = ...",
+    "local ffi_cast, ffi_copy, u64p, format_number, max_number, min_number, up, type, tonumber," ..
+      " next = ...",
   }
   for i, f in ipairs(order) do
     if f.info.has_enums ~= 0 then
@@ -127,7 +129,8 @@ function M.compile(keys, n, fields, enums, prefixes, env)
   out[#out + 1] = "end"
   local chunk = assert(load(concat(out, "\n"), "=fixlua.shape"))
   M.stats.compiled = M.stats.compiled + 1
-  return chunk(env.ffi_cast, env.ffi_copy, env.u64p, env.format_number, env.max_number, up,
+  return chunk(env.ffi_cast, env.ffi_copy, env.u64p, env.format_number, env.max_number,
+               env.min_number, up,
                type, tonumber, next), #order
 end
 

@@ -101,6 +101,28 @@ describe("compiled send and read paths", function()
     assert.equals(seq + 1, ini:next_sender_seq())
   end)
 
+  it("writes tiny numbers as decimals, never with an exponent", function()
+    local got, _, ini = pair_recording()
+    local prices = { 1e-18, 1e-20, 1.5e-30, 2.5e-7, -3e-12 }
+    local want = { "0.000000000000000001", "0.00000000000000000001",
+                   "0.0000000000000000000000000000015", "0.00000025", "-0.000000000003" }
+    for i, v in ipairs(prices) do
+      local t = { MsgType = "D", ClOrdID = "N" .. i, Symbol = "X", Side = "BUY", OrderQty = 1,
+                  OrdType = "LIMIT", Price = v, HandlInst = "1", TransactTime = 0 }
+      assert.equals(want[i], fixlua.message(t):get(44))
+      for _ = 1, 3 do assert(ini:send(t)) end -- the third through a compiled shape
+    end
+    H.step_until(eng, function() return #got.msgs == 3 * #prices end, "the orders")
+    for i = 1, #got.msgs do
+      assert.equals(want[math.floor((i - 1) / 3) + 1], got.msgs[i]:get(44))
+    end
+    local t = { MsgType = "D", ClOrdID = "Z", Symbol = "X", Side = "BUY", OrderQty = 1,
+                OrdType = "LIMIT", Price = 1e-45, HandlInst = "1", TransactTime = 0 }
+    assert.has_error(function() ini:send(t) end,
+      "fixlua: field 44 (Price): 1e-45 is below what fixlua writes as a decimal (1e-40); " ..
+      "send the digits as a string")
+  end)
+
   it("reads fields by name, tag and get(), and refuses what the C reader refuses", function()
     local seen
     local acc, ini

@@ -226,6 +226,48 @@ describe("messaging", function()
     assert.same({ true, false, true, false }, events)
   end)
 
+  it("returns EAGAIN past max_output_bytes for sends a callback makes in a loop", function()
+    -- A callback's sends are staged and leave together when it returns: the limit counts
+    -- what is staged too, or one callback could queue without bound.
+    local sent, refused = 0, 0
+    local acc, ini
+    eng, acc, ini = H.pair{
+      initiator = { max_output_bytes = 20000, script = { on_message = function(s, m)
+        if m:type() ~= "B" then return end
+        for i = 1, 500 do
+          local ok, _, code = s:send(order("L" .. i))
+          if ok then sent = sent + 1 else assert.equals("EAGAIN", code) refused = refused + 1 end
+        end
+      end } },
+    }
+    H.logon(eng, acc, ini)
+    assert(acc:send{ MsgType = "B", [148] = "go" })
+    H.step_until(eng, function() return sent + refused == 500 end, "the loop")
+    assert.is_true(refused > 0, sent .. " sent, none refused")
+    assert.is_true(sent * 150 < 20000 + 1000, sent .. " sent")
+  end)
+
+  it("writes a timestamp given as nanoseconds to the nearest millisecond", function()
+    -- 1717171717789000000 is 1717171717788999936 as a double: truncated, it went out as .788
+    local got = {}
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = { on_message = function(_, m) got[#got + 1] = m:copy() end } },
+    }
+    H.logon(eng, acc, ini)
+    local o = order("T1")
+    o.TransactTime = 1717171717789000000
+    assert(ini:send(o))
+    H.step_until(eng, function() return #got == 1 end, "the order")
+    assert.equals("20240531-16:08:37.789", got[1]:get(60))
+    -- and what msg:time() reads goes back out as it came
+    o = order("T2")
+    o.TransactTime = got[1]:time(60)
+    assert(ini:send(o))
+    H.step_until(eng, function() return #got == 2 end, "the second order")
+    assert.equals("20240531-16:08:37.789", got[2]:get(60))
+  end)
+
   it("returns nil, err, code when the pre-logon queue is full", function()
     local ini
     eng, _, ini = H.pair{ initiator = { max_outbound_queue = 1 } }
