@@ -813,8 +813,11 @@ static int add_timer(lua_State *L, int every)
     struct fl_lua_sess *s = check_sess(L, 1);
     lua_Number sec = luaL_checknumber(L, 2);
     luaL_checktype(L, 3, LUA_TFUNCTION);
-    if (!(sec >= 0) || (every && !(sec > 0)))
-        return luaL_argerror(L, 2, every ? "a period > 0 seconds" : "a delay >= 0 seconds");
+    /* Bounded both ways: a period below a millisecond would spin the loop, and a delay past
+     * 1e9 s (31 years) would overflow the nanoseconds the engine counts in. */
+    if (!(sec >= (every ? 0.001 : 0)) || !(sec <= 1e9))
+        return luaL_argerror(L, 2, every ? "a period of 0.001 to 1e9 seconds"
+                                         : "a delay of 0 to 1e9 seconds");
     if (!s->vm || fl_lua_ctx_get(L) != s->vm->ctx)
         return luaL_error(L, "fixlua: timers belong to the session's own script (call "
                              "session:after() on the session object its callbacks receive)");

@@ -163,6 +163,26 @@ describe("connection edges", function()
     assert.has_error(function() ini:state() end, "fixlua: session is closed")
   end)
 
+  it("refuses timer delays and periods the engine cannot keep", function()
+    local errors = {}
+    local eng, acc, ini = H.pair{ engine = { log_stderr = false }, initiator = { script = {
+      on_logon = function(s)
+        for _, case in ipairs({ { "after", 1e10 }, { "after", math.huge }, { "after", -1 },
+                                { "every", 1e-12 }, { "every", 0 }, { "every", 0 / 0 } }) do
+          local ok, err = pcall(s[case[1]], s, case[2], function() end)
+          errors[#errors + 1] = ok and "accepted" or
+                                tostring(err):match("%((a [^()]*)%)$") or tostring(err)
+        end
+        assert(s:after(1e9, function() end)) -- the bounds themselves are fine
+        assert(s:every(0.001, function() end)):cancel()
+      end } } }
+    engines[#engines + 1] = eng
+    H.logon(eng, acc, ini)
+    assert.same({ "a delay of 0 to 1e9 seconds", "a delay of 0 to 1e9 seconds",
+                  "a delay of 0 to 1e9 seconds", "a period of 0.001 to 1e9 seconds",
+                  "a period of 0.001 to 1e9 seconds", "a period of 0.001 to 1e9 seconds" }, errors)
+  end)
+
   it("says the backpressure is over when the connection that had it ends", function()
     local events = {}
     local eng, acc, ini = H.pair{
