@@ -502,6 +502,40 @@ struct prepare_args {
     struct fl_builder *b;
 };
 
+/* The first field of body[0..n) ("tag=value<SOH>"...) with a tag the engine writes in every
+ * Logon itself, or 0. Data fields are stepped over by their length. */
+static uint32_t engine_logon_tag(const char *body, size_t n)
+{
+    size_t pos = 0;
+    int64_t data_len = -1;
+    while (pos < n) {
+        uint32_t tag = 0;
+        size_t i = pos;
+        while (i < n && body[i] >= '0' && body[i] <= '9' && tag < 100000000u)
+            tag = tag * 10 + (uint32_t)(body[i++] - '0');
+        if (i >= n || body[i] != '=')
+            return 0; /* (the encoder wrote it: not reached) */
+        if (tag == FL_TAG_ENCRYPT_METHOD || tag == FL_TAG_HEART_BT_INT ||
+            tag == FL_TAG_RESET_SEQ_NUM_FLAG || tag == FL_TAG_NEXT_EXPECTED_MSG_SEQ_NUM ||
+            tag == FL_TAG_DEFAULT_APPL_VER_ID)
+            return tag;
+        size_t v = i + 1, end = v;
+        if (data_len >= 0 && (size_t)data_len <= n - v)
+            end = v + (size_t)data_len;
+        else
+            while (end < n && body[end] != '\001')
+                end++;
+        data_len = -1;
+        if (fl_data_tag_for_length(tag) && end - v >= 1 && end - v <= 9) {
+            data_len = 0;
+            for (size_t k = v; k < end && data_len >= 0; k++)
+                data_len = body[k] >= '0' && body[k] <= '9' ? data_len * 10 + (body[k] - '0') : -1;
+        }
+        pos = end + 1;
+    }
+    return 0;
+}
+
 static void read_prepare_result(lua_State *L, void *arg)
 {
     struct prepare_args *a = arg;
@@ -514,6 +548,10 @@ static void read_prepare_result(lua_State *L, void *arg)
     fl_lua_encode_fields(L, lua_gettop(L), a->s->dict, "A", &enc);
     if (enc.hdr_len)
         luaL_error(L, "prepare_logon: header fields cannot be added to the Logon");
+    uint32_t own = engine_logon_tag(enc.body, enc.body_len);
+    if (own)
+        luaL_error(L, "prepare_logon: field %d is the engine's to write in the Logon (set it "
+                      "in the session's configuration)", (int)own);
     fl_builder_add_raw(a->b, enc.body, enc.body_len);
 }
 

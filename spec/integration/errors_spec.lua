@@ -60,6 +60,25 @@ describe("script errors", function()
     assert.equals(1, ini:stats().errors)
   end)
 
+  it("in prepare_logon, a field the engine writes in the Logon, send it without the script's",
+     function()
+    local heartbeats, user = nil, "unset"
+    local acc, ini
+    eng, acc, ini = quiet_pair{
+      acceptor = { script = { validate_logon = function(_, m)
+        heartbeats, user = m:count("HeartBtInt"), m.Username
+        return true
+      end } },
+      initiator = { script = { prepare_logon = function()
+        return { Username = "u", HeartBtInt = 10 }
+      end } },
+    }
+    H.logon(eng, acc, ini)
+    assert.equals(1, heartbeats)                   -- not 108=30|108=10
+    assert.is_nil(user)
+    assert.equals(1, ini:stats().errors)
+  end)
+
   it("in notifications are logged and counted; the session carries on", function()
     local acc, ini
     local s = {}
