@@ -61,8 +61,21 @@ local function load_table_file(path)
   return v
 end
 
+-- A configuration names sessions, a store, logs or defaults; a script is a table of callbacks.
+-- A table with neither a known configuration key nor a function nor a callback-like name is
+-- taken for a configuration too, so that a misspelt key ("session") is reported, not passed as
+-- an empty script.
 local function is_config(v)
-  return type(v) == "table" and (v.sessions ~= nil or v.store ~= nil or v.log ~= nil)
+  if type(v) ~= "table" then return false end
+  if v.sessions ~= nil or v.store ~= nil or v.log ~= nil or v.defaults ~= nil then return true end
+  for k, x in pairs(v) do
+    if type(x) == "function" then return false end
+    if type(k) == "string" and (k:match("^on_") or k:match("^validate_") or
+                                k:match("^should_") or k:match("^prepare_")) then
+      return false
+    end
+  end
+  return next(v) ~= nil
 end
 
 -- ---- run ----
@@ -289,7 +302,8 @@ end
 local function check_script(path, begin_string, label)
   local ok, warnings, cbs = fixlua.check_script(path, begin_string)
   if not ok then
-    eprintf("%s\n", warnings)
+    -- (in a configuration, say which session's script it is)
+    eprintf("%s%s\n", label and label .. ": " or "", warnings)
     return false
   end
   for _, w in ipairs(warnings) do eprintf("%s\n", w) end

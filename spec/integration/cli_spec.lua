@@ -59,6 +59,23 @@ describe("fixlua command", function()
     assert.matches("examples/trading/config.lua: ok %(2 sessions%)", err)
   end)
 
+  it("checks a config with a misspelt key as run does, and names the session of a bad script",
+     function()
+    H.write(dir .. "/typo.lua", [[return { session = { { name = "exch", role = "acceptor",
+      begin_string = "FIX.4.4", sender_comp_id = "EXEC", target_comp_id = "CLIENT",
+      listen = "127.0.0.1:0" } } }]])
+    local rc, _, err = H.run_fixlua("check " .. dir .. "/typo.lua")
+    assert.equals(2, rc, err)
+    assert.matches("unknown key 'session'", err, 1, true)
+    H.write(dir .. "/c.lua", [[return { sessions = { { name = "exch", role = "acceptor",
+      begin_string = "FIX.4.4", sender_comp_id = "EXEC", target_comp_id = "CLIENT",
+      listen = "127.0.0.1:0", script = "missing.lua" } } }]])
+    rc, _, err = H.run_fixlua("check " .. dir .. "/c.lua")
+    assert.equals(1, rc)
+    assert.matches(dir .. "/c.lua: session 'exch': ", err, 1, true)
+    assert.matches("cannot open", err, 1, true)
+  end)
+
   it("refuses to run a bad config with exit code 2 and says why", function()
     H.write(dir .. "/c.lua", [[return { sessions = { { name = "exch", role = "acceptor",
       begin_string = "FIX.4.4", sender_comp_id = "EXEC", target_comp_id = "CLIENT",
