@@ -515,6 +515,10 @@ static int sess_connect(lua_State *L)
 static int sess_send_test_request(lua_State *L)
 {
     struct fl_lua_sess *s = check_sess(L, 1);
+    enum fl_session_state st = fl_session_state(fsm_of(L, s));
+    if (st != FL_STATE_ACTIVE && st != FL_STATE_RESENDING && st != FL_STATE_LOGOUT_SENT)
+        return luaL_error(L, "fixlua: send_test_request() needs a logged-on session (it is %s)",
+                          fl_session_state_name(st));
     char id[32];
     const char *tid = luaL_optstring(L, 2, NULL);
     if (!tid) {

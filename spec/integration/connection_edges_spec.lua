@@ -183,6 +183,19 @@ describe("connection edges", function()
                   "a period of 0.001 to 1e9 seconds", "a period of 0.001 to 1e9 seconds" }, errors)
   end)
 
+  it("raises for a TestRequest asked for before logon", function()
+    local err
+    local eng, acc, ini = H.pair{ engine = { log_stderr = false }, initiator = { script = {
+      on_connect = function(s)
+        local ok, e = pcall(s.send_test_request, s)
+        err = ok and "sent" or e
+      end } } }
+    engines[#engines + 1] = eng
+    H.logon(eng, acc, ini)
+    assert.matches("send_test_request%(%) needs a logged%-on session", err)
+    assert.matches("^TEST%-", ini:send_test_request())
+  end)
+
   it("says the backpressure is over when the connection that had it ends", function()
     local events = {}
     local eng, acc, ini = H.pair{
