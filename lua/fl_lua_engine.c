@@ -238,12 +238,18 @@ static int push_error(lua_State *L, void *arg)
 
 /* on_validation_failed(session, info): info = {seq=, ref_tag=, reason=, text=, kind=, message=}
  * where message is an owned copy of the refused message (it outlives the callback). */
+struct validation_args {
+    const struct fl_session_event *ev;
+    struct fl_dict *dict; /* the session's: in a host's state, the state's is another */
+};
+
 static int push_validation(lua_State *L, void *arg)
 {
-    const struct fl_session_event *ev = arg;
+    const struct validation_args *a = arg;
+    const struct fl_session_event *ev = a->ev;
     lua_createtable(L, 0, 7);
     if (ev->msg) {
-        fl_lua_msg_push_copy(L, ev->msg, fl_lua_ctx_get(L)->dict);
+        fl_lua_msg_push_copy(L, ev->msg, a->dict);
         lua_setfield(L, -2, "message");
     }
     lua_pushnumber(L, (lua_Number)ev->begin);
@@ -269,6 +275,15 @@ static void notify_event(struct fl_lua_sess *s, int cb, const struct fl_session_
     if (!fl_lua_vm_has(s->vm, cb))
         return;
     struct fl_lua_call c = {.cb = cb, .push = push, .arg = (void *)ev};
+    fl_lua_invoke(s->vm, &c);
+}
+
+static void notify_validation(struct fl_lua_sess *s, const struct fl_session_event *ev)
+{
+    if (!fl_lua_vm_has(s->vm, FL_CB_ON_VALIDATION_FAILED))
+        return;
+    struct validation_args a = {ev, s->dict};
+    struct fl_lua_call c = {.cb = FL_CB_ON_VALIDATION_FAILED, .push = push_validation, .arg = &a};
     fl_lua_invoke(s->vm, &c);
 }
 
@@ -346,12 +361,12 @@ static void hook_event(void *ctx, struct fl_engine_session *es, const struct fl_
         say(s, "warn", "sent Reject for seq %llu: %s", (unsigned long long)ev->begin, text);
         /* A dictionary refusal was already reported as VALIDATION_FAILED. */
         if (ev->begin != s->last_validation_seq)
-            notify_event(s, FL_CB_ON_VALIDATION_FAILED, ev, push_validation);
+            notify_validation(s, ev);
         break;
     case FL_EV_VALIDATION_FAILED:
         say(s, "warn", "validation failed for seq %llu: %s", (unsigned long long)ev->begin, text);
         s->last_validation_seq = ev->begin;
-        notify_event(s, FL_CB_ON_VALIDATION_FAILED, ev, push_validation);
+        notify_validation(s, ev);
         break;
     case FL_EV_GARBLED:
         say(s, "warn", "garbled input dropped: %s", text);

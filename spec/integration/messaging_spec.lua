@@ -155,6 +155,31 @@ describe("messaging", function()
     assert.equals("D", failed.message:type())
   end)
 
+  it("reads the refused message of on_validation_failed in the session's own dictionary",
+     function()
+    local dir = H.tmpdir()
+    local xml = assert(H.read(H.shared_dir .. "/dictionaries/FIX44.xml"))
+    xml = xml:gsub("<fields>", "<fields>\n  <field number='5001' name='MyTag' type='STRING' />", 1)
+    xml = xml:gsub("(<message name='NewOrderSingle'[^>]*>)",
+                   "%1\n   <field name='MyTag' required='N' />", 1)
+    H.write(dir .. "/custom.xml", xml)
+    local failed
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { dictionary = dir .. "/custom.xml",
+                   script = { on_validation_failed = function(_, info) failed = info end } },
+      initiator = { dictionary = dir .. "/custom.xml" },
+    }
+    H.logon(eng, acc, ini)
+    local o = order("V1")
+    o.MyTag = "mine"
+    o.Side = nil -- refused: a required field missing
+    assert(ini:send(o))
+    H.step_until(eng, function() return failed ~= nil end, "the refusal")
+    assert.equals("mine", failed.message.MyTag)
+    H.rmdir(dir)
+  end)
+
   it("sends what on_outbound sends after the message it saw, in sequence", function()
     local got, extra, gap = {}, false, false
     local acc, ini
