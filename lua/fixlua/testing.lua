@@ -135,7 +135,13 @@ function Session:now() return self._now end
 function Session:dictionary() return self._dict end
 function Session:stats() return { calls = 0, errors = 0, slow = 0, callbacks = {} } end
 
+-- The levels the engine's session:log() takes; anything else raises there, so here too.
+local LOG_LEVELS = { debug = true, info = true, warn = true, error = true }
+
 function Session:log(level, ...)
+  if not LOG_LEVELS[level] then
+    error(string.format("bad argument #1 to 'log' (invalid option '%s')", tostring(level)), 2)
+  end
   local parts = {}
   for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
   self.logs[#self.logs + 1] = { level = level, text = table.concat(parts, " ") }
@@ -223,12 +229,34 @@ function testing.call(script, name, ...)
   return fn(...)
 end
 
--- testing.load(path) loads a script file as the engine does (fresh environment per call) and
--- returns its table of callbacks.
+-- testing.load(path) loads a script file as the engine does and returns its table of
+-- callbacks: in a fresh environment per call, with modules next to the script found first by
+-- require, and globals strict once the script has loaded (reading or assigning an undefined
+-- one raises, as in the engine).
 function testing.load(path)
   local chunk = assert(loadfile(path))
-  local t = chunk()
+  local env = setmetatable({}, { __index = _G })
+  env._G = env
+  setfenv(chunk, env)
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local saved = package.path
+  package.path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. saved
+  local ok, t = pcall(chunk)
+  package.path = saved
+  if not ok then error(t, 2) end
   assert(type(t) == "table", path .. ": a script returns a table of callbacks")
+  local function strict(what, k)
+    error(string.format("%sundefined global '%s' (globals are strict in fixlua scripts; use "
+                        .. "local, or rawset(_G, name, value))", what, tostring(k)), 3)
+  end
+  setmetatable(env, {
+    __index = function(_, k)
+      local v = _G[k]
+      if v == nil then strict("", k) end
+      return v
+    end,
+    __newindex = function(_, k) strict("assignment to ", k) end,
+  })
   return t
 end
 
