@@ -766,6 +766,8 @@ static void on_logon_response(struct fl_session *s, const struct inbound *in, in
         fl_session_emit(s, FL_EV_SEQUENCE_RESET, 1, 1, 1,
                         "the peer's Logon reset the sequence numbers: both restart at 1");
     }
+    if (s->reset_in_session)
+        s->highest_seen = in->seq; /* not what the old sequence's ignored messages said */
     s->logon_reset_sent = 0;
     s->reset_in_session = 0;
     if (in->seq < s->next_target) {

@@ -1021,8 +1021,13 @@ static void hook_free(void *ctx, struct fl_engine_session *es)
     struct fl_lua_sess *s = ctx;
     (void)es;
     if (s->vm && s->vm->depth > 0) {
-        /* Freed from inside its own callback: the state is in use; leave it (and say so). */
+        /* Freed from inside its own callback: the state is in use; leave it (and say so), but
+         * stop its timers, which would fire for a session that is gone. */
         fl_lua_vm_log(s->vm, "error", "%s session freed inside its own callback", s->vm->ident);
+        if (s->sched.timer && s->eng->e)
+            fl_engine_timer_cancel(s->eng->e, s->sched.timer);
+        s->sched.timer = 0;
+        fl_lua_session_stop_timers(s);
         unlink_sess(s);
         s->es = NULL;
         return;
@@ -1310,6 +1315,38 @@ void fl_lua_engine_close_if_idle(struct fl_lua_engine *eng, lua_State *L)
     }
 }
 
+#define FL_LUA_MT_CLOSER "fixlua.engine_closer"
+
+/* A garbage userdata whose finalizer closes an engine put off by close_when_idle: nothing
+ * holds it, so the next collection cycle runs it, and a cycle that comes inside a callback
+ * again leaves another (lua_close runs the last at the latest). */
+static void defer_close(lua_State *L, struct fl_lua_engine *eng)
+{
+    struct fl_lua_engine **c = lua_newuserdata(L, sizeof *c);
+    *c = eng;
+    eng->refs++; /* its own: a session method call may close and release the engine first */
+    luaL_getmetatable(L, FL_LUA_MT_CLOSER);
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+}
+
+static int closer_gc(lua_State *L)
+{
+    struct fl_lua_engine **c = lua_touserdata(L, 1);
+    struct fl_lua_engine *eng = *c;
+    if (!eng)
+        return 0;
+    *c = NULL;
+    if (eng->close_when_idle) {
+        if (in_callback(eng))
+            defer_close(L, eng);
+        else
+            fl_lua_engine_close_if_idle(eng, L);
+    }
+    fl_lua_engine_unref(eng);
+    return 0;
+}
+
 static int engine_gc(lua_State *L)
 {
     struct engine_box *b = lua_touserdata(L, 1);
@@ -1318,9 +1355,11 @@ static int engine_gc(lua_State *L)
     if (b->owner) {
         /* Collected while a callback runs (a host call through a session object, with the
          * engine object already dropped): freeing now would pull the engine from under the
-         * C frames of that call. It closes at the next call of a session method. */
+         * C frames of that call. It closes at the next call of a session method, or at the
+         * next collection outside a callback (defer_close). */
         if (in_callback(b->eng)) {
             b->eng->close_when_idle = 1;
+            defer_close(L, b->eng);
             b->eng = NULL; /* its reference goes with the deferred close */
             return 0;
         }
@@ -1670,6 +1709,10 @@ void fl_lua_engine_open(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, engine_tostring);
     lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, FL_LUA_MT_CLOSER);
+    lua_pushcfunction(L, closer_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     lua_pushcfunction(L, engine_new);
     lua_setfield(L, -2, "_engine");

@@ -84,6 +84,8 @@ FL_LUA_MAY_RAISE void fl_lua_session_push(lua_State *L, struct fl_lua_sess *s);
 FL_MUST_CHECK int fl_lua_session_bind(struct fl_lua_sess *s);
 /* Clears the own box and cancels the timers of s (before its vm is freed). */
 void fl_lua_session_unbind(struct fl_lua_sess *s);
+/* Cancels the session's timers without freeing them (a session freed inside its own callback). */
+void fl_lua_session_stop_timers(struct fl_lua_sess *s);
 /* Records the host thread before an engine call from L (shared-mode callbacks run on it). */
 static inline void fl_lua_engine_enter(struct fl_lua_engine *eng, lua_State *L)
 {

@@ -77,6 +77,15 @@ static void timer_unlink(struct fl_lua_timer *t)
         }
 }
 
+void fl_lua_session_stop_timers(struct fl_lua_sess *s)
+{
+    for (struct fl_lua_timer *t = s->timers; t; t = t->next) {
+        if (s->eng->e)
+            fl_engine_timer_cancel(s->eng->e, t->id);
+        t->cancelled = 1; /* (one firing now releases itself when it returns) */
+    }
+}
+
 void fl_lua_session_unbind(struct fl_lua_sess *s)
 {
     lua_State *L = s->vm ? fl_lua_vm_state(s->vm) : NULL;
@@ -117,7 +126,12 @@ void fl_lua_session_push(lua_State *L, struct fl_lua_sess *s)
 static int session_gc(lua_State *L)
 {
     struct session_box *b = lua_touserdata(L, 1);
+    /* The last of an engine's objects to go closes an engine whose own object was collected
+     * inside a callback, if none runs now. */
+    if (b->own && b->s)
+        fl_lua_engine_close_if_idle(b->s->eng, L);
     if (!b->own && b->eng) {
+        fl_lua_engine_close_if_idle(b->eng, L);
         fl_lua_engine_unref(b->eng);
         b->eng = NULL;
     }

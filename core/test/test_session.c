@@ -1447,6 +1447,28 @@ end:
     h_close(&h);
 }
 
+/* An old-sequence message ignored during an in-session reset leaves no trace: a later gap is
+ * asked for once, not again up to the ignored message's number. */
+FL_TEST(in_session_reset_forgets_the_numbers_it_ignored)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    FL_CHECK(fl_session_reset(h.s, h.now) == FL_OK);
+    h_in(&h, "35=0|34=5000|52=NOW");
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30|141=Y");
+    int mark = h.nframes;
+    h_in(&h, "35=0|34=3|52=NOW");                       /* 2 is missing */
+    h_in(&h, "35=4|34=2|43=Y|122=NOW|52=NOW|123=Y|36=3"); /* and filled */
+    FL_CHECK_INT(fl_session_next_target(h.s), 4);
+    int requests = 0;
+    for (int i = mark; i < h.nframes; i++)
+        requests += STR_EQ(h_get(&h, i, 35), "2");
+    FL_CHECK_INT(requests, 1);
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+end:
+    h_close(&h);
+}
+
 /* Chunked ResendRequests: one chunk at a time, however many later messages arrive. */
 FL_TEST(chunked_resend_request_is_not_repeated_for_each_later_message)
 {
@@ -1583,6 +1605,7 @@ int main(int argc, char **argv)
     FL_RUN(initiator_follows_a_reset_in_the_logon_answer_on_both_numbers);
     FL_RUN(next_expected_logon_gap_waits_before_asking_again);
     FL_RUN(in_session_reset_ignores_messages_of_the_old_sequence);
+    FL_RUN(in_session_reset_forgets_the_numbers_it_ignored);
     FL_RUN(chunked_resend_request_is_not_repeated_for_each_later_message);
     FL_RUN(resend_keeps_poss_resend);
     return FL_TEST_SUMMARY();

@@ -163,6 +163,29 @@ describe("connection edges", function()
     assert.has_error(function() ini:state() end, "fixlua: session is closed")
   end)
 
+  it("closes an engine collected inside a callback when its last session object goes", function()
+    local acc, ini, port
+    do
+      local eng
+      eng, acc, ini = H.pair{ engine = { log_stderr = false }, initiator = { script = {
+        on_outbound = function(_, m)
+          if m:type() == "D" then collectgarbage() collectgarbage() end
+        end } } }
+      H.logon(eng, acc, ini)
+      port = eng:port("exch")
+    end
+    assert(ini:send(order("GC2")))
+    acc, ini = nil, nil                      -- no method is called again
+    collectgarbage()
+    collectgarbage()
+    -- closed: its listening port is free again
+    local e2 = engine()
+    e2:add_session{ name = "exch", role = "acceptor", begin_string = "FIX.4.4",
+                    sender_comp_id = "EXEC", target_comp_id = "CLIENT",
+                    listen = "127.0.0.1:" .. port, script = {} }
+    assert(e2:start())
+  end)
+
   it("refuses timer delays and periods the engine cannot keep", function()
     local errors = {}
     local eng, acc, ini = H.pair{ engine = { log_stderr = false }, initiator = { script = {
