@@ -54,11 +54,14 @@ end
 
 local function is_int(v) return type(v) == "number" and v == math.floor(v) end
 
+-- The largest values the engine's C fields hold: counts are 32-bit, byte sizes far larger.
+local INT32, BYTES = 2147483647, 2 ^ 50
+
 local function int_in(c, t, key, lo, hi, default)
   local v = t[key]
   if v == nil then return default end
   if not is_int(v) or v < lo or (hi and v > hi) then
-    c.fail(key, hi and string.format("a number %d..%d", lo, hi)
+    c.fail(key, hi and string.format("a number %.0f..%.0f", lo, hi)
                 or string.format("a whole number >= %d", lo), v)
     return default
   end
@@ -68,7 +71,7 @@ end
 local function num_in(c, t, key, lo, default)
   local v = t[key]
   if v == nil then return default end
-  if type(v) ~= "number" or v < lo then
+  if type(v) ~= "number" or not (v >= lo) then -- (NaN fails the >=)
     c.fail(key, string.format("a number >= %s", tostring(lo)), v)
     return default
   end
@@ -251,7 +254,7 @@ local function check_session(s, i, opts, errs, engine_defaults)
         }
         unknown_keys(rc, r, { interval = true, max_tries = true, timeout = true })
         out.reconnect_interval = int_in(rc, r, "interval", 1, 86400)
-        out.max_connect_tries = int_in(rc, r, "max_tries", 0)
+        out.max_connect_tries = int_in(rc, r, "max_tries", 0, INT32)
         out.connect_timeout = int_in(rc, r, "timeout", 1, 3600)
       end
     end
@@ -280,15 +283,15 @@ local function check_session(s, i, opts, errs, engine_defaults)
   if s.timestamp_digits ~= nil then
     out.timestamp_digits = one_of(c, s, "timestamp_digits", { [0] = true, [3] = true, [6] = true, [9] = true })
   end
-  out.resend_request_chunk = int_in(c, s, "resend_request_chunk", 0)
-  out.max_inbound_queue = int_in(c, s, "max_inbound_queue", 1)
-  out.inbound_queue_warn = int_in(c, s, "inbound_queue_warn", 1)
-  out.max_inbound_rate = int_in(c, s, "max_inbound_rate", 0)
-  out.max_outbound_queue = int_in(c, s, "max_outbound_queue", 1)
-  out.max_garbled = int_in(c, s, "max_garbled", 1)
-  out.max_message_size = int_in(c, s, "max_message_size", 64)
-  out.max_output_bytes = int_in(c, s, "max_output_bytes", 1024)
-  out.output_high_watermark = int_in(c, s, "output_high_watermark", 1)
+  out.resend_request_chunk = int_in(c, s, "resend_request_chunk", 0, INT32)
+  out.max_inbound_queue = int_in(c, s, "max_inbound_queue", 1, INT32)
+  out.inbound_queue_warn = int_in(c, s, "inbound_queue_warn", 1, INT32)
+  out.max_inbound_rate = int_in(c, s, "max_inbound_rate", 0, INT32)
+  out.max_outbound_queue = int_in(c, s, "max_outbound_queue", 1, INT32)
+  out.max_garbled = int_in(c, s, "max_garbled", 1, INT32)
+  out.max_message_size = int_in(c, s, "max_message_size", 64, INT32)
+  out.max_output_bytes = int_in(c, s, "max_output_bytes", 1024, BYTES)
+  out.output_high_watermark = int_in(c, s, "output_high_watermark", 1, BYTES)
   out.script_warn_ms = num_in(c, s, "script_warn_ms", 0)
 
   -- store and logs: the engine's, overridden per session

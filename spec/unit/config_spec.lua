@@ -108,6 +108,13 @@ describe("fixlua.config", function()
     assert.equals(5, n.sessions[2].heartbeat)
   end)
 
+  it("refuses numbers the engine's fields cannot hold, and NaN", function()
+    local text = errors_of({ sessions = { session{ max_inbound_rate = 2 ^ 32 + 5,
+                                                   max_latency = 0 / 0 } } })
+    assert.matches("key 'max_inbound_rate': expected a number 0..2147483647", text, 1, true)
+    assert.matches("key 'max_latency'", text, 1, true)
+  end)
+
   it("checks schedules and validation", function()
     local text = errors_of({ sessions = { session{
       schedule = { start = "Sun 17:00", stop = "17:00", tz = "America/New_York" },
