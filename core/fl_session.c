@@ -225,6 +225,7 @@ void fl_session_clear_inbound_queue(struct fl_session *s)
     for (uint32_t i = 0; i < s->ninq; i++)
         free(s->inq[i].frame);
     s->ninq = 0;
+    s->inq_bytes = 0;
     s->queue_warned = 0;
 }
 
@@ -386,6 +387,7 @@ void fl_session_batch_end(struct fl_session *s, int64_t now)
             snprintf(text, sizeof text, "store commit failed (%s): %.250s", fl_err_name(rc),
                      s->store->last_error);
             drop_stage(s);
+            s->commit_failures++;
             s->next_sender = fl_store_next_sender(s->store);
             s->next_target = fl_store_next_target(s->store);
             fl_session_emit(s, FL_EV_ERROR, 0, 0, rc, text);
@@ -880,13 +882,24 @@ int fl_session_send(struct fl_session *s, const char *type, size_t tl, const cha
     int ready = (s->state == FL_STATE_ACTIVE || s->state == FL_STATE_RESENDING) && !s->serving &&
                 s->noutq == s->outq_head;
     /* Admin messages are never queued: they belong to the current connection. */
-    if (!ready && !fl_msg_type_is_admin(type, tl))
+    if (!ready && !fl_msg_type_is_admin(type, tl)) {
+        /* What could never be built at logon is refused now, as it would be when logged on. */
+        if (tl + el + bl > s->cfg.max_message_size)
+            return FL_ELIMIT;
         return queue_outbound(s, type, tl, extra, el, body, bl);
+    }
     if (!fl_session_is_logged_on(s) && s->state != FL_STATE_CONNECTED)
         return FL_ESTATE;
+    /* A send that commits its own batch learns whether the commit held: a message that was
+     * never stored never leaves, and the caller hears FL_EIO rather than FL_OK. (Inside a
+     * callback's batch the commit comes later: a failure there ends the connection.) */
+    unsigned failures = s->commit_failures;
+    int own_batch = s->depth == 0;
     fl_session_batch_begin(s);
     int rc = stage_app(s, type, tl, extra, el, body, bl, now);
     fl_session_batch_end(s, now);
+    if (rc == FL_OK && own_batch && s->commit_failures != failures)
+        rc = FL_EIO;
     return rc;
 }
 

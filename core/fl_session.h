@@ -140,6 +140,8 @@ struct fl_session_config {
     int timestamp_digits;          /* SendingTime precision: 0, 3, 6, 9 (default 0 for 4.0/4.1, else 3) */
     uint32_t resend_request_chunk; /* ask for at most this many messages per ResendRequest (0: all) */
     uint32_t max_inbound_queue;    /* out-of-order messages kept while a gap is filled (default 10000) */
+    size_t max_inbound_queue_bytes; /* ...and their bytes (default 64 MiB, at least two messages
+                                       of max_message_size) */
     uint32_t inbound_queue_warn;   /* FL_EV_QUEUE_THRESHOLD at this depth (default: max_inbound_queue) */
     uint32_t max_inbound_rate;     /* FL_EV_THROTTLE above this many messages a second (0: off) */
     int64_t latency_warn_ns;       /* FL_EV_LATENCY when SendingTime is further than this (0: off) */

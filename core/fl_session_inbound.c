@@ -400,7 +400,15 @@ static void queue_inbound(struct fl_session *s, const struct inbound *in)
         pos--;
     if (pos > 0 && s->inq[pos - 1].seq == in->seq)
         return; /* already held */
-    if (s->ninq >= s->cfg.max_inbound_queue) {
+    /* Held frames are copies: bounded in bytes too (at least two messages of the largest
+     * size), or a peer sending large messages past a gap could exhaust memory. */
+    size_t byte_limit = s->cfg.max_inbound_queue_bytes;
+    if (!byte_limit) {
+        byte_limit = (size_t)64 << 20;
+        if (byte_limit < 2 * s->cfg.max_message_size)
+            byte_limit = 2 * s->cfg.max_message_size;
+    }
+    if (s->ninq >= s->cfg.max_inbound_queue || s->inq_bytes + in->m->len > byte_limit) {
         /* Dropping is safe: the ResendRequest covers it and it will come again. */
         fl_session_emit(s, FL_EV_QUEUE_THRESHOLD, in->seq, 0, s->ninq,
                         "inbound queue full: message dropped, it will be resent");
@@ -426,6 +434,7 @@ static void queue_inbound(struct fl_session *s, const struct inbound *in)
     memmove(&s->inq[pos + 1], &s->inq[pos], (s->ninq - pos) * sizeof *s->inq);
     s->inq[pos] = (struct queued_in){.seq = in->seq, .frame = copy, .len = in->m->len};
     s->ninq++;
+    s->inq_bytes += in->m->len;
 }
 
 static void on_seq_too_high(struct fl_session *s, const struct inbound *in, int64_t now)
@@ -545,6 +554,7 @@ static void on_sequence_reset(struct fl_session *s, const struct inbound *in, in
     }
     /* Held messages below the new number will never be needed. */
     while (s->ninq && s->inq[0].seq < s->next_target) {
+        s->inq_bytes -= s->inq[0].len;
         free(s->inq[0].frame);
         memmove(&s->inq[0], &s->inq[1], (s->ninq - 1) * sizeof *s->inq);
         s->ninq--;
@@ -985,6 +995,7 @@ void fl_session_drain_queue(struct fl_session *s, int64_t now)
         struct queued_in q = s->inq[0];
         memmove(&s->inq[0], &s->inq[1], (s->ninq - 1) * sizeof *s->inq);
         s->ninq--;
+        s->inq_bytes -= q.len;
         if (q.seq == s->next_target && fl_msg_parse(&s->drained, q.frame, q.len) == FL_OK) {
             process(s, &s->drained, 1, now);
         }

@@ -96,6 +96,8 @@ struct fl_session {
     /* Inbound messages ahead of sequence, sorted by seq. */
     struct queued_in *inq;
     uint32_t ninq, inq_cap;
+    size_t inq_bytes;              /* bytes of the frames held in inq */
+    unsigned commit_failures;      /* batches whose store commit failed (fl_session_send) */
 
     /* Application messages waiting for logon. */
     struct queued_out *outq;

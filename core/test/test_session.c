@@ -1095,6 +1095,74 @@ end:
     h_close(&h);
 }
 
+/* A send whose own commit fails says so: FL_EIO, not FL_OK for a message that never left. */
+FL_TEST(send_reports_eio_when_its_commit_fails)
+{
+    struct harness h;
+    struct failing_store *f = calloc(1, sizeof *f);
+    FL_CHECK(f != NULL);
+    f->base.ops = &failing_ops;
+    FL_CHECK(fl_store_mem_new(H_T0, &f->inner) == FL_OK);
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    FL_CHECK(h_open_with(&h, &c, &f->base) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    f->fail = 1;
+    FL_CHECK_INT(fl_session_send(h.s, "D", 1, NULL, 0, "11=x\001", 5, h.now), FL_EIO);
+    FL_CHECK_INT(h.nframes, 1); /* nothing but the Logon answer left */
+end:
+    h_close(&h);
+}
+
+/* A message larger than max_message_size is refused when it is queued before logon, as it is
+ * when sent logged on, not dropped at logon. */
+FL_TEST(oversized_message_is_refused_before_logon_too)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.max_message_size = 4096;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    char body[6000];
+    memset(body, 'x', sizeof body);
+    memcpy(body, "58=", 3);
+    body[sizeof body - 1] = '\001';
+    FL_CHECK_INT(fl_session_send(h.s, "D", 1, NULL, 0, body, sizeof body, h.now), FL_ELIMIT);
+    FL_CHECK_INT(fl_session_send(h.s, "D", 1, NULL, 0, "11=x\001", 5, h.now), FL_OK);
+end:
+    h_close(&h);
+}
+
+/* Messages held past a gap are bounded in bytes as well as in number (default 64 MiB): past
+ * the limit they are dropped (the ResendRequest brings them again), not held. */
+FL_TEST(inbound_queue_is_bounded_in_bytes)
+{
+    struct harness h;
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    c.max_inbound_queue_bytes = 2000;
+    FL_CHECK(h_open_with(&h, &c, NULL) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    char text[400];
+    char pad[201];
+    memset(pad, 'y', 200);
+    pad[200] = '\0';
+    for (int seq = 3; seq < 3 + 20; seq++) { /* 2 never comes: each of these is held */
+        snprintf(text, sizeof text, "35=D|34=%d|52=NOW|11=c|58=%s", seq, pad);
+        h_in(&h, text);
+    }
+    int dropped = 0;
+    for (int i = 0; i < h.nevents; i++)
+        dropped += h.events[i].type == FL_EV_QUEUE_THRESHOLD &&
+                   strstr(h.events[i].text, "dropped") != NULL;
+    FL_CHECK(dropped >= 10 && dropped < 20); /* about 300 bytes each: 2000 hold six */
+    FL_CHECK_INT(h.disconnected, 0);
+    /* the gap filled, the held ones are processed and the rest asked for again */
+    h_in(&h, "35=4|34=2|43=Y|122=NOW|52=NOW|123=Y|36=3");
+    FL_CHECK(fl_session_next_target(h.s) > 3);
+end:
+    h_close(&h);
+}
+
 /* Sending-side numbering: every new message takes the next number, stored before it leaves. */
 FL_TEST(outbound_messages_are_stored_before_sent)
 {
@@ -1592,6 +1660,9 @@ int main(int argc, char **argv)
     FL_RUN(outbound_queue_is_bounded);
     FL_RUN(garbled_flood_disconnects);
     FL_RUN(store_before_send_nothing_leaves_on_commit_failure);
+    FL_RUN(send_reports_eio_when_its_commit_fails);
+    FL_RUN(oversized_message_is_refused_before_logon_too);
+    FL_RUN(inbound_queue_is_bounded_in_bytes);
     FL_RUN(outbound_messages_are_stored_before_sent);
     FL_RUN(reset_seq_num_in_session);
     FL_RUN(second_logon_in_session_disconnects);
