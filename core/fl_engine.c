@@ -385,6 +385,18 @@ static int valid_name(const char *n)
     return strcmp(n, ".") != 0 && strcmp(n, "..") != 0;
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The server side of two TLS settings is the same (the initiator's server_name aside). */
+static int same_tls(const struct fl_tls_config *a, const struct fl_tls_config *b)
+{
+    return same_str(a->cert, b->cert) && same_str(a->key, b->key) && same_str(a->ca, b->ca) &&
+           same_str(a->ciphers, b->ciphers) && (a->verify_peer > 0) == (b->verify_peer > 0);
+}
+
 static int add_session(struct fl_engine *e, const struct fl_engine_session_config *cfg,
                        const struct fl_engine_hooks *hooks, int dynamic,
                        struct fl_engine_session **out, char *errbuf, size_t errlen)
@@ -474,6 +486,15 @@ static int add_session(struct fl_engine *e, const struct fl_engine_session_confi
         if (l->tls && l->tls != want) {
             set_err(errbuf, errlen, "session '%s': every acceptor on %s must agree on TLS",
                     es->cfg.name, es->cfg.listen);
+            es->listener = NULL;
+            rc = FL_EINVAL;
+            goto fail;
+        }
+        if (want > 0 && l->tls_ctx && !same_tls(l->tls_cfg, &es->cfg.tls)) {
+            /* One listener has one TLS context: a second set of settings would be ignored
+             * (a session wanting client certificates would take clients without). */
+            set_err(errbuf, errlen, "session '%s': every acceptor on %s must have the same "
+                    "tls settings", es->cfg.name, es->cfg.listen);
             es->listener = NULL;
             rc = FL_EINVAL;
             goto fail;
@@ -667,14 +688,19 @@ int fl_engine_new(const struct fl_engine_config *cfg, struct fl_engine **out, ch
                   size_t errlen)
 {
     *out = NULL;
-    /* A peer that closes while we write must not kill the process with SIGPIPE: writes report
-     * EPIPE instead. Only a default disposition is changed; an embedder's own handler stays. */
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
-        sa.sa_handler = SIG_IGN;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = 0;
-        sigaction(SIGPIPE, &sa, NULL);
+    /* A peer that closes while we write must not kill the process with SIGPIPE, nor a file
+     * size limit (RLIMIT_FSIZE) with SIGXFSZ: writes report EPIPE and EFBIG instead, and the
+     * journal's commit fails cleanly. Only a default disposition is changed; an embedder's own
+     * handler stays. */
+    static const int quiet_signals[] = {SIGPIPE, SIGXFSZ};
+    for (size_t i = 0; i < sizeof quiet_signals / sizeof quiet_signals[0]; i++) {
+        struct sigaction sa;
+        if (sigaction(quiet_signals[i], NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+            sa.sa_handler = SIG_IGN;
+            sigemptyset(&sa.sa_mask);
+            sa.sa_flags = 0;
+            sigaction(quiet_signals[i], &sa, NULL);
+        }
     }
     struct fl_engine *e = calloc(1, sizeof *e);
     if (!e)

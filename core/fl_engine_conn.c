@@ -520,6 +520,9 @@ static const char *failure_reason(struct bufferevent *bev, short what, char *buf
 {
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
     unsigned long tls_err = ssl ? bufferevent_get_openssl_error(bev) : 0;
+    /* An error of no OpenSSL library is libevent's SSL_ERROR_SYSCALL: the socket's. */
+    if (tls_err && ERR_GET_LIB(tls_err) == 0)
+        tls_err = 0;
     if (ssl && (tls_err || SSL_get_verify_result(ssl) != X509_V_OK)) {
         char detail[256];
         fl_tls_describe_error(ssl, tls_err, detail, sizeof detail);

@@ -1239,6 +1239,21 @@ refuse:
 
 /* ---- engine methods ---- */
 
+/* Engine lines that belong to no session (a refused or silent connection, a failed TLS
+ * handshake before routing, a journal repaired): on stderr as the sessions' lines are. */
+static void engine_log(void *ctx, const char *level, const char *text)
+{
+    struct fl_lua_engine *eng = ctx;
+    int important = strcmp(level, "ERROR") == 0 || strcmp(level, "WARN") == 0;
+    if (eng->log_stderr > 0 || (eng->log_stderr == 0 && important)) {
+        char ts[32];
+        stamp(ts, sizeof ts);
+        fprintf(stderr, "%s %-5s [engine] %s\n", ts,
+                strcmp(level, "ERROR") == 0 ? "error" : strcmp(level, "WARN") == 0 ? "warn" : "info",
+                text);
+    }
+}
+
 /* fixlua._engine(normalised_config) -> engine; fixlua.engine{} (init.lua) checks the config. */
 static int engine_new(lua_State *L)
 {
@@ -1265,6 +1280,8 @@ static int engine_new(lua_State *L)
     eng->log_stderr = log_stderr;
     eng->script_warn_ms = warn_ms;
     eng->host_L = L;
+    cfg.log = engine_log;
+    cfg.log_ctx = eng;
     char err[1024] = "";
     int rc = fl_engine_new(&cfg, &eng->e, err, sizeof err);
     if (rc != FL_OK)

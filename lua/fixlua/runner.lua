@@ -127,8 +127,8 @@ local function cmd_run(args)
       quiet = true
     elseif a == "--grace" then
       grace = tonumber(args[i + 1])
-      if not grace or grace < 0 then
-        eprintf("fixlua run: --grace wants seconds\n")
+      if not grace or not (grace >= 0 and grace <= 86400) then -- (NaN fails both)
+        eprintf("fixlua run: --grace wants seconds, 0 to 86400\n")
         return EXIT_CONFIG
       end
       i = i + 1
@@ -248,8 +248,11 @@ local function cmd_load(args)
         eprintf("fixlua load: --%s wants a value\n", name)
         return EXIT_CONFIG
       end
-      if numeric[name] and not (tonumber(v) and tonumber(v) >= 0) then
-        eprintf("fixlua load: --%s wants a number >= 0, got '%s'\n", name, v)
+      -- --count 0 means until Ctrl-C; a rate or a quantity of 0 would never trade
+      local least = name == "count" and 0 or 1
+      local n = tonumber(v)
+      if numeric[name] and not (n and n >= least and n < 1e9) then
+        eprintf("fixlua load: --%s wants a number %d to 1e9, got '%s'\n", name, least, v)
         return EXIT_CONFIG
       end
       o[name] = v

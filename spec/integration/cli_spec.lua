@@ -76,6 +76,22 @@ describe("fixlua command", function()
     assert.matches("cannot open", err, 1, true)
   end)
 
+  it("refuses option values that would misbehave", function()
+    H.write(dir .. "/c.lua", [[return { sessions = { { name = "exch", role = "acceptor",
+      begin_string = "FIX.4.4", sender_comp_id = "EXEC", target_comp_id = "CLIENT",
+      listen = "127.0.0.1:0" } } }]])
+    for _, g in ipairs({ "inf", "nan", "3000000", "-1" }) do
+      local rc, _, err = H.run_fixlua("run " .. dir .. "/c.lua --grace " .. g)
+      assert.equals(2, rc, g)
+      assert.matches("--grace wants seconds, 0 to 86400", err, 1, true)
+    end
+    for _, o in ipairs({ "--rate 0", "--max-qty 0", "--count -1", "--rate 1e12" }) do
+      local rc, _, err = H.run_fixlua("load 127.0.0.1:1 " .. o)
+      assert.equals(2, rc, o)
+      assert.matches("wants a number", err, 1, true)
+    end
+  end)
+
   it("refuses to run a bad config with exit code 2 and says why", function()
     H.write(dir .. "/c.lua", [[return { sessions = { { name = "exch", role = "acceptor",
       begin_string = "FIX.4.4", sender_comp_id = "EXEC", target_comp_id = "CLIENT",

@@ -56,4 +56,20 @@ describe("tls", function()
     assert.is_false(ok and err ~= nil and err ~= false)
     assert.matches("tls", tostring(err))
   end)
+
+  it("refuses acceptors on one address with different tls settings", function()
+    -- One listener has one TLS context: the second's demand for client certificates would
+    -- have been ignored without a word.
+    local e = assert(fixlua.engine{ manual_clock = true })
+    assert(e:add_session{ name = "open", role = "acceptor", begin_string = "FIX.4.4",
+      sender_comp_id = "EXEC", target_comp_id = "ANY", listen = "127.0.0.1:0",
+      tls = { cert = dir .. "server.pem", key = dir .. "server.key" } })
+    local s, err = e:add_session{ name = "strict", role = "acceptor", begin_string = "FIX.4.4",
+      sender_comp_id = "EXEC", target_comp_id = "CLIENT", listen = "127.0.0.1:0",
+      tls = { cert = dir .. "server.pem", key = dir .. "server.key", ca = dir .. "ca.pem",
+              verify_peer = true } }
+    e:close()
+    assert.is_nil(s)
+    assert.matches("must have the same tls settings", tostring(err))
+  end)
 end)
