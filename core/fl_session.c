@@ -380,9 +380,19 @@ void fl_session_batch_end(struct fl_session *s, int64_t now)
         return;
     for (;;) {
         int rc = commit_stage(s);
+        if (rc == FL_OK) {
+            /* Queued messages this batch staged are stored now: their entries can go. */
+            s->outq_committed = s->outq_head;
+            if (s->outq_head == s->noutq && s->noutq) {
+                s->outq_head = s->noutq = s->outq_committed = 0;
+                s->outq_bytes.len = 0;
+            }
+        }
         if (rc != FL_OK) {
             /* Nothing of this batch may leave: roll the counters back to what is durable and
-             * drop the connection; the peer's ResendRequest recovers after reconnecting. */
+             * drop the connection; the peer's ResendRequest recovers after reconnecting. Queued
+             * messages it took are queued again, for the next logon. */
+            s->outq_head = s->outq_committed;
             char text[320];
             snprintf(text, sizeof text, "store commit failed (%s): %.250s", fl_err_name(rc),
                      s->store->last_error);
@@ -916,10 +926,7 @@ void fl_session_flush_out_queue(struct fl_session *s, int64_t now)
         }
         s->outq_head++;
     }
-    if (s->outq_head == s->noutq) {
-        s->outq_head = s->noutq = 0;
-        s->outq_bytes.len = 0;
-    }
+    /* The entries are released once the batch that staged them is committed (batch_end). */
 }
 
 void fl_session_logout(struct fl_session *s, const char *text, int64_t now)

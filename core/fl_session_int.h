@@ -102,6 +102,7 @@ struct fl_session {
     /* Application messages waiting for logon. */
     struct queued_out *outq;
     uint32_t noutq, outq_head, outq_cap;
+    uint32_t outq_committed;       /* outq_head as of the last commit that held */
     struct byte_buf outq_bytes;
 
     /* A Logon whose decision the script deferred (owned copy). */

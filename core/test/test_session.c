@@ -1114,6 +1114,35 @@ end:
     h_close(&h);
 }
 
+/* A message queued before logon survives a logon whose commit fails: it goes out after the
+ * next logon that holds, not never. */
+FL_TEST(queued_message_survives_a_failed_logon_commit)
+{
+    struct harness h;
+    struct failing_store *f = calloc(1, sizeof *f);
+    FL_CHECK(f != NULL);
+    f->base.ops = &failing_ops;
+    FL_CHECK(fl_store_mem_new(H_T0, &f->inner) == FL_OK);
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    FL_CHECK(h_open_with(&h, &c, &f->base) == 0);
+    FL_CHECK_INT(fl_session_send(h.s, "D", 1, NULL, 0, "11=queued\001", 10, h.now), FL_OK);
+    fl_session_on_connect(h.s, h.now);
+    f->fail = 1;
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK_INT(h.nframes, 0);
+    FL_CHECK_INT(h.disconnected, 1);
+    FL_CHECK_INT(fl_session_outbound_queued(h.s), 1);
+    f->fail = 0;
+    fl_session_on_disconnect(h.s, h.now);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    FL_CHECK_INT(h.nframes, 2);
+    FL_CHECK(STR_EQ(h_get(&h, 1, 35), "D") && STR_EQ(h_get(&h, 1, 11), "queued"));
+    FL_CHECK_INT(fl_session_outbound_queued(h.s), 0);
+end:
+    h_close(&h);
+}
+
 /* A message larger than max_message_size is refused when it is queued before logon, as it is
  * when sent logged on, not dropped at logon. */
 FL_TEST(oversized_message_is_refused_before_logon_too)
@@ -1662,6 +1691,7 @@ int main(int argc, char **argv)
     FL_RUN(store_before_send_nothing_leaves_on_commit_failure);
     FL_RUN(send_reports_eio_when_its_commit_fails);
     FL_RUN(oversized_message_is_refused_before_logon_too);
+    FL_RUN(queued_message_survives_a_failed_logon_commit);
     FL_RUN(inbound_queue_is_bounded_in_bytes);
     FL_RUN(outbound_messages_are_stored_before_sent);
     FL_RUN(reset_seq_num_in_session);
