@@ -177,6 +177,8 @@ function M.on_message(session, msg)
 end
 
 function M.on_disconnect(session)
+  -- Interrupted (Ctrl-C, or --count 0 which runs until then, or the peer): what was done so far.
+  if not st.done and st.started then summary(session) end
   if st.done and cfg.exit then session:engine():stop() end
 end
 

@@ -90,6 +90,20 @@ describe("scripts/client.lua", function()
     assert.is_true(s.engine_stopped)
   end)
 
+  it("prints a summary when it is stopped before the end (--count 0 runs until Ctrl-C)", function()
+    local cl = testing.load("scripts/client.lua")
+    local out = { text = "" }
+    function out:write(...) for _, x in ipairs({ ... }) do self.text = self.text .. x end end
+    cl.configure{ rate = 100, count = 0, tick = 0.01, out = out, exit = true, progress = false }
+    local s = testing.session{ role = "initiator" }
+    cl.on_logon(s)
+    s:advance(0.1)
+    assert.is_true(#s.sent > 0)
+    cl.on_disconnect(s)                              -- the engine logged it out (Ctrl-C)
+    assert.matches("client summary: " .. #s.sent .. " orders", out.text)
+    assert.is_false(s.engine_stopped)              -- a reconnect may go on trading
+  end)
+
   it("backs off when the output queue is full", function()
     local cl = testing.load("scripts/client.lua")
     cl.configure{ rate = 100, count = 0, tick = 0.01, progress = false }
