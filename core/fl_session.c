@@ -378,7 +378,8 @@ void fl_session_batch_end(struct fl_session *s, int64_t now)
 {
     if (--s->depth > 0)
         return;
-    for (;;) {
+    /* Round 0 commits what the batch's caller staged; later rounds what the send hooks added. */
+    for (int round = 0;; round++) {
         int rc = commit_stage(s);
         if (rc == FL_OK) {
             /* Queued messages this batch staged are stored now: their entries can go. */
@@ -397,7 +398,8 @@ void fl_session_batch_end(struct fl_session *s, int64_t now)
             snprintf(text, sizeof text, "store commit failed (%s): %.250s", fl_err_name(rc),
                      s->store->last_error);
             drop_stage(s);
-            s->commit_failures++;
+            if (round == 0)
+                s->commit_failures++;
             s->next_sender = fl_store_next_sender(s->store);
             s->next_target = fl_store_next_target(s->store);
             fl_session_emit(s, FL_EV_ERROR, 0, 0, rc, text);

@@ -97,7 +97,7 @@ struct fl_session {
     struct queued_in *inq;
     uint32_t ninq, inq_cap;
     size_t inq_bytes;              /* bytes of the frames held in inq */
-    unsigned commit_failures;      /* batches whose store commit failed (fl_session_send) */
+    unsigned commit_failures;      /* batches whose first commit failed (fl_session_send) */
 
     /* Application messages waiting for logon. */
     struct queued_out *outq;

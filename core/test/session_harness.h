@@ -43,6 +43,9 @@ struct harness {
     int nevents;
     int delivered_app, delivered_admin;
     size_t backlog;        /* what the transport reports still queued after each send */
+    /* called once, after the next frame is recorded, as a send hook of the engine would run */
+    void (*after_send)(struct harness *h);
+    void *user;
     char last_app_type[8];
     /* policies */
     enum fl_logon_decision logon_decision;
@@ -71,6 +74,11 @@ static size_t h_send(void *ctx, const char *p, size_t n)
         h->nframes++;
     }
     h->out_len += n;
+    if (h->after_send) {
+        void (*hook)(struct harness *) = h->after_send;
+        h->after_send = NULL;
+        hook(h);
+    }
     return h->backlog;
 }
 

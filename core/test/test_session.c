@@ -1114,6 +1114,38 @@ end:
     h_close(&h);
 }
 
+/* The send hook of a send stages one more message, and then the disk fills: that second
+ * round's commit fails, but the first send was stored and written, so it reports FL_OK (an
+ * FL_EIO would invite the caller to send it twice). */
+static void send_more_then_fail(struct harness *h)
+{
+    struct failing_store *f = h->user;
+    if (fl_session_send(h->s, "D", 1, NULL, 0, "11=from-hook\001", 13, h->now) != FL_OK)
+        fprintf(stderr, "  the hook's send was refused\n"); /* (staged for the next round) */
+    f->fail = 1;
+}
+
+FL_TEST(send_is_ok_when_only_a_later_round_of_its_batch_fails)
+{
+    struct harness h;
+    struct failing_store *f = calloc(1, sizeof *f);
+    FL_CHECK(f != NULL);
+    f->base.ops = &failing_ops;
+    FL_CHECK(fl_store_mem_new(H_T0, &f->inner) == FL_OK);
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    FL_CHECK(h_open_with(&h, &c, &f->base) == 0);
+    fl_session_on_connect(h.s, h.now);
+    h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
+    h.user = f;
+    h.after_send = send_more_then_fail;
+    FL_CHECK_INT(fl_session_send(h.s, "D", 1, NULL, 0, "11=timer\001", 9, h.now), FL_OK);
+    FL_CHECK_INT(h.nframes, 2);
+    FL_CHECK(STR_EQ(h_get(&h, 1, 11), "timer"));
+    FL_CHECK_INT(fl_store_next_sender(h.store), 3); /* it is stored */
+end:
+    h_close(&h);
+}
+
 /* A message queued before logon survives a logon whose commit fails: it goes out after the
  * next logon that holds, not never. */
 FL_TEST(queued_message_survives_a_failed_logon_commit)
@@ -1692,6 +1724,7 @@ int main(int argc, char **argv)
     FL_RUN(send_reports_eio_when_its_commit_fails);
     FL_RUN(oversized_message_is_refused_before_logon_too);
     FL_RUN(queued_message_survives_a_failed_logon_commit);
+    FL_RUN(send_is_ok_when_only_a_later_round_of_its_batch_fails);
     FL_RUN(inbound_queue_is_bounded_in_bytes);
     FL_RUN(outbound_messages_are_stored_before_sent);
     FL_RUN(reset_seq_num_in_session);
