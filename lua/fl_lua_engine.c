@@ -898,6 +898,7 @@ static void read_sess_cfg(lua_State *L, int t, struct sess_cfg *c)
     sc->timestamp_digits = (int)opt_num(L, t, "timestamp_digits", 0);
     sc->resend_request_chunk = (uint32_t)opt_num(L, t, "resend_request_chunk", 0);
     sc->max_inbound_queue = (uint32_t)opt_num(L, t, "max_inbound_queue", 0);
+    sc->max_inbound_queue_bytes = (size_t)opt_num(L, t, "max_inbound_queue_bytes", 0);
     sc->inbound_queue_warn = (uint32_t)opt_num(L, t, "inbound_queue_warn", 0);
     sc->max_inbound_rate = (uint32_t)opt_num(L, t, "max_inbound_rate", 0);
     sc->max_outbound_queue = (uint32_t)opt_num(L, t, "max_outbound_queue", 0);

@@ -143,6 +143,7 @@ local SESSION_KEYS = {
   reset_on_logout = true, reset_on_disconnect = true, send_next_expected = true,
   send_redundant_resend_requests = true, require_orig_sending_time = true,
   timestamp_digits = true, resend_request_chunk = true, max_inbound_queue = true,
+  max_inbound_queue_bytes = true,
   inbound_queue_warn = true, max_inbound_rate = true, max_outbound_queue = true,
   max_garbled = true, max_message_size = true, reconnect = true, store = true, log = true,
   script = true, dictionary = true, validation = true, schedule = true, tls = true,
@@ -285,6 +286,7 @@ local function check_session(s, i, opts, errs, engine_defaults)
   end
   out.resend_request_chunk = int_in(c, s, "resend_request_chunk", 0, INT32)
   out.max_inbound_queue = int_in(c, s, "max_inbound_queue", 1, INT32)
+  out.max_inbound_queue_bytes = int_in(c, s, "max_inbound_queue_bytes", 1024, BYTES)
   out.inbound_queue_warn = int_in(c, s, "inbound_queue_warn", 1, INT32)
   out.max_inbound_rate = int_in(c, s, "max_inbound_rate", 0, INT32)
   out.max_outbound_queue = int_in(c, s, "max_outbound_queue", 1, INT32)

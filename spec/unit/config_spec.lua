@@ -113,6 +113,8 @@ describe("fixlua.config", function()
                                                    max_latency = 0 / 0 } } })
     assert.matches("key 'max_inbound_rate': expected a number 0..2147483647", text, 1, true)
     assert.matches("key 'max_latency'", text, 1, true)
+    local n = assert(config.normalize({ sessions = { session{ max_inbound_queue_bytes = 4096 } } }))
+    assert.equals(4096, n.sessions[1].max_inbound_queue_bytes)
   end)
 
   it("checks schedules and validation", function()
