@@ -531,6 +531,13 @@ static int add_session(struct fl_engine *e, const struct fl_engine_session_confi
     *out = es;
     return FL_OK;
 fail:
+    /* A listener whose TLS context this session set up must not keep pointing into it. */
+    if (es->listener && es->listener->tls_cfg == &es->cfg.tls) {
+        fl_tls_ctx_free(es->listener->tls_ctx);
+        es->listener->tls_ctx = NULL;
+        es->listener->tls_cfg = NULL;
+        es->listener->tls = 0;
+    }
     es->hooks.on_free = NULL;
     session_free(es);
     return rc;
