@@ -1072,15 +1072,29 @@ static const struct fl_store_ops failing_ops = {
     .commit = fs_commit, .reset = fs_reset, .flush = fs_flush, .iter_open = fs_iter_open,
     .close = fs_close};
 
+/* An acceptor harness over a failing_store (passing commits until f->fail is set); NULL when
+ * it cannot be made. */
+static struct failing_store *failing_acceptor(struct harness *h)
+{
+    struct failing_store *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->base.ops = &failing_ops;
+    if (fl_store_mem_new(H_T0, &f->inner) != FL_OK) {
+        free(f);
+        return NULL;
+    }
+    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    if (h_open_with(h, &c, &f->base) != 0)
+        return NULL;
+    return f;
+}
+
 FL_TEST(store_before_send_nothing_leaves_on_commit_failure)
 {
     struct harness h;
-    struct failing_store *f = calloc(1, sizeof *f);
+    struct failing_store *f = failing_acceptor(&h);
     FL_CHECK(f != NULL);
-    f->base.ops = &failing_ops;
-    FL_CHECK(fl_store_mem_new(H_T0, &f->inner) == FL_OK);
-    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
-    FL_CHECK(h_open_with(&h, &c, &f->base) == 0);
     fl_session_on_connect(h.s, h.now);
     h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
     FL_CHECK_INT(h.nframes, 1);
@@ -1099,12 +1113,8 @@ end:
 FL_TEST(send_reports_eio_when_its_commit_fails)
 {
     struct harness h;
-    struct failing_store *f = calloc(1, sizeof *f);
+    struct failing_store *f = failing_acceptor(&h);
     FL_CHECK(f != NULL);
-    f->base.ops = &failing_ops;
-    FL_CHECK(fl_store_mem_new(H_T0, &f->inner) == FL_OK);
-    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
-    FL_CHECK(h_open_with(&h, &c, &f->base) == 0);
     fl_session_on_connect(h.s, h.now);
     h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
     f->fail = 1;
@@ -1128,12 +1138,8 @@ static void send_more_then_fail(struct harness *h)
 FL_TEST(send_is_ok_when_only_a_later_round_of_its_batch_fails)
 {
     struct harness h;
-    struct failing_store *f = calloc(1, sizeof *f);
+    struct failing_store *f = failing_acceptor(&h);
     FL_CHECK(f != NULL);
-    f->base.ops = &failing_ops;
-    FL_CHECK(fl_store_mem_new(H_T0, &f->inner) == FL_OK);
-    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
-    FL_CHECK(h_open_with(&h, &c, &f->base) == 0);
     fl_session_on_connect(h.s, h.now);
     h_in(&h, "35=A|34=1|52=NOW|98=0|108=30");
     h.user = f;
@@ -1151,12 +1157,8 @@ end:
 FL_TEST(queued_message_survives_a_failed_logon_commit)
 {
     struct harness h;
-    struct failing_store *f = calloc(1, sizeof *f);
+    struct failing_store *f = failing_acceptor(&h);
     FL_CHECK(f != NULL);
-    f->base.ops = &failing_ops;
-    FL_CHECK(fl_store_mem_new(H_T0, &f->inner) == FL_OK);
-    struct fl_session_config c = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
-    FL_CHECK(h_open_with(&h, &c, &f->base) == 0);
     FL_CHECK_INT(fl_session_send(h.s, "D", 1, NULL, 0, "11=queued\001", 10, h.now), FL_OK);
     fl_session_on_connect(h.s, h.now);
     f->fail = 1;
