@@ -161,12 +161,8 @@ int fl_engine_advance(struct fl_engine *e, int64_t ns)
 
 /* ---- session io: the state machine's callbacks ---- */
 
-static size_t io_send(void *ctx, const char *p, size_t n)
+static size_t io_write(struct fl_engine_session *es, const char *p, size_t n)
 {
-    struct fl_engine_session *es = ctx;
-    if (es->hooks.on_outbound)
-        es->hooks.on_outbound(es->hooks.ctx, es, p, n);
-    fl_engine_log_message(es, 0, p, n);
     if (!es->conn)
         return 0;
     size_t queued = fl_conn_write(es->conn, p, n);
@@ -176,6 +172,32 @@ static size_t io_send(void *ctx, const char *p, size_t n)
             es->hooks.on_backpressure(es->hooks.ctx, es, 1);
     }
     return queued;
+}
+
+static size_t io_send(void *ctx, const char *p, size_t n)
+{
+    struct fl_engine_session *es = ctx;
+    if (es->hooks.on_outbound)
+        es->hooks.on_outbound(es->hooks.ctx, es, p, n);
+    fl_engine_log_message(es, 0, p, n);
+    return io_write(es, p, n);
+}
+
+/* A committed batch in one write. With an on_outbound hook each message goes alone: the hook
+ * may close the connection, and the messages before it must still have been written. */
+static size_t io_send_many(void *ctx, const char *p, size_t n, const size_t *lens, size_t count)
+{
+    struct fl_engine_session *es = ctx;
+    if (es->hooks.on_outbound) {
+        size_t queued = 0;
+        for (size_t i = 0, off = 0; i < count; off += lens[i++])
+            queued = io_send(es, p + off, lens[i]);
+        return queued;
+    }
+    if (es->msg_log)
+        for (size_t i = 0, off = 0; i < count; off += lens[i++])
+            fl_engine_log_message(es, 0, p + off, lens[i]);
+    return io_write(es, p, n);
 }
 
 static void io_disconnect(void *ctx, const char *why)
@@ -463,7 +485,7 @@ static int add_session(struct fl_engine *e, const struct fl_engine_session_confi
         fl_engine_log(e, "WARN", "session '%s': store: %s", es->cfg.name, repaired);
     }
     if (!es->is_template) {
-        struct fl_session_io io = {.ctx = es, .send = io_send, .disconnect = io_disconnect,
+        struct fl_session_io io = {.ctx = es, .send = io_send, .send_many = io_send_many, .disconnect = io_disconnect,
                                    .event = io_event, .deliver = io_deliver,
                                    .validate_logon = io_validate_logon,
                                    .prepare_logon = io_prepare_logon,

@@ -241,6 +241,7 @@ void fl_session_free(struct fl_session *s)
     free(s->staged);
     free(s->sending.p);
     free(s->sending_msgs);
+    free(s->send_lens);
     free(s->store_msgs);
     fl_msg_release(&s->pending_logon);
     fl_msg_release(&s->in);
@@ -374,10 +375,27 @@ static size_t take_stage(struct fl_session *s)
     return n;
 }
 
-void fl_session_batch_end(struct fl_session *s, int64_t now)
+/* Room for n lengths in send_lens; 0 when memory is short (each message then goes alone). */
+static int send_lens_fit(struct fl_session *s, size_t n)
 {
-    if (--s->depth > 0)
-        return;
+    if (n <= s->send_lens_cap)
+        return 1;
+    size_t cap = s->send_lens_cap ? s->send_lens_cap : 16;
+    while (cap < n)
+        cap *= 2;
+    size_t *p = realloc(s->send_lens, cap * sizeof *p);
+    if (!p)
+        return 0;
+    s->send_lens = p;
+    s->send_lens_cap = cap;
+    return 1;
+}
+
+/* Commits what is staged and hands it to the transport, at any depth: batch_end at the
+ * outermost level, and long work inside a batch (a paced replay, a burst of frames) that must
+ * not hold everything it stages until the end. */
+void fl_session_flush(struct fl_session *s, int64_t now)
+{
     /* Round 0 commits what the batch's caller staged; later rounds what the send hooks added. */
     for (int round = 0;; round++) {
         int rc = commit_stage(s);
@@ -411,13 +429,26 @@ void fl_session_batch_end(struct fl_session *s, int64_t now)
             break;
         /* What the send hooks stage joins the next round: after these, in sequence order. */
         s->depth++;
-        for (size_t i = 0; i < n; i++) {
-            s->transport_backlog = s->io.send(s->io.ctx, s->sending.p + s->sending_msgs[i].off,
-                                              s->sending_msgs[i].len);
+        if (s->io.send_many && send_lens_fit(s, n)) {
+            for (size_t i = 0; i < n; i++)
+                s->send_lens[i] = s->sending_msgs[i].len;
+            s->transport_backlog = s->io.send_many(s->io.ctx, s->sending.p, s->sending.len,
+                                                   s->send_lens, n);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                s->transport_backlog = s->io.send(s->io.ctx, s->sending.p + s->sending_msgs[i].off,
+                                                  s->sending_msgs[i].len);
         }
         s->depth--;
         s->last_sent = now;
     }
+}
+
+void fl_session_batch_end(struct fl_session *s, int64_t now)
+{
+    if (--s->depth > 0)
+        return;
+    fl_session_flush(s, now);
     if (s->disconnect_requested) {
         s->depth++; /* callbacks fired while disconnecting must not commit a half batch */
         finish_disconnect(s, now);
@@ -606,6 +637,14 @@ int fl_session_send_logon(struct fl_session *s, int reset, int64_t now)
 
 int fl_session_reset_store(struct fl_session *s, int64_t now)
 {
+    /* What the batch staged so far carries the old numbers: it belongs to the old journal, and
+     * goes out before whatever the reset leads to. */
+    if (s->nstaged || s->target_dirty) {
+        unsigned failures = s->commit_failures;
+        fl_session_flush(s, now);
+        if (s->commit_failures != failures)
+            return FL_EIO; /* reported, and the connection is going */
+    }
     int rc = fl_store_reset(s->store, now);
     if (rc != FL_OK) {
         char text[320];
@@ -677,10 +716,19 @@ void fl_session_on_disconnect(struct fl_session *s, int64_t now)
     }
 }
 
+/* The frames of one read form one batch: what they stage is committed together (one
+ * fdatasync for all of them with sync=every) and leaves in one write, and the fixed cost of a
+ * commit is paid once per read instead of once per message. The bytes reach the socket no later
+ * than before, since the transport writes at the end of the event loop's iteration anyway. A long
+ * burst is cut every FRAMES_PER_BATCH frames so that what waits to be committed stays small. */
+#define FRAMES_PER_BATCH 64
+
 size_t fl_session_on_bytes(struct fl_session *s, const char *p, size_t n, int64_t now)
 {
     size_t used = 0;
-    while (used < n && s->state != FL_STATE_DISCONNECTED) {
+    unsigned frames = 0;
+    fl_session_batch_begin(s);
+    while (used < n && s->state != FL_STATE_DISCONNECTED && !s->disconnect_requested) {
         struct fl_frame f;
         enum fl_frame_status st = fl_frame_scan(p + used, n - used, s->cfg.max_message_size, &f);
         if (st == FL_FRAME_NEED_MORE)
@@ -700,7 +748,12 @@ size_t fl_session_on_bytes(struct fl_session *s, const char *p, size_t n, int64_
         s->garbled_in_row = 0;
         fl_session_on_frame(s, p + used, f.len, now);
         used += f.len;
+        if (++frames == FRAMES_PER_BATCH) {
+            fl_session_flush(s, now);
+            frames = 0;
+        }
     }
+    fl_session_batch_end(s, now);
     if (s->state == FL_STATE_DISCONNECTED)
         return n; /* nothing more is read from a dropped connection */
     return used;

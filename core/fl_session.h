@@ -102,6 +102,9 @@ struct fl_session_io {
     /* Hands bytes to the transport; returns the bytes now waiting in the transport's output
      * (0 if unknown), which paces resends (see output_high_watermark). */
     size_t (*send)(void *ctx, const char *p, size_t n);
+    /* Optional: the same for `count` messages that lie back to back in p[0..n), lens[i] bytes
+     * each, in one call. The session uses it for every committed batch when it is set. */
+    size_t (*send_many)(void *ctx, const char *p, size_t n, const size_t *lens, size_t count);
     /* The transport must close once the bytes handed over so far are written. */
     void (*disconnect)(void *ctx, const char *why);
     void (*event)(void *ctx, const struct fl_session_event *ev);

@@ -87,6 +87,8 @@ struct fl_session {
     struct byte_buf sending;
     struct staged_msg *sending_msgs;
     size_t sending_cap;
+    size_t *send_lens;             /* scratch: the sending batch's lengths for io->send_many */
+    size_t send_lens_cap;
     struct fl_store_msg *store_msgs;
     size_t store_msgs_cap;
     int disconnect_requested;
@@ -129,6 +131,7 @@ void fl_session_emit_msg(struct fl_session *s, enum fl_event_type type, const st
                          uint64_t begin, uint64_t end, int64_t value, const char *text);
 void fl_session_batch_begin(struct fl_session *s);
 void fl_session_batch_end(struct fl_session *s, int64_t now);
+void fl_session_flush(struct fl_session *s, int64_t now);
 /* Starts a new outbound message in s->b with the standard header; a possible duplicate gets
  * PossDupFlag=Y and, when orig_time is given, OrigSendingTime. */
 int fl_session_start_header(struct fl_session *s, const char *type, size_t type_len, uint64_t seq,

@@ -157,8 +157,7 @@ void fl_session_continue_resend(struct fl_session *s, int64_t now)
             fl_store_iter_close(it);
             s->serve_next = expected;
             size_t backlog = s->transport_backlog;
-            fl_session_batch_end(s, now); /* commit and send what is staged */
-            fl_session_batch_begin(s);
+            fl_session_flush(s, now); /* commit and send what is staged */
             if (s->disconnect_requested || !s->serving)
                 return;
             if (backlog >= s->cfg.output_high_watermark ||
@@ -180,6 +179,14 @@ void fl_session_continue_resend(struct fl_session *s, int64_t now)
 
 void fl_session_serve_resend(struct fl_session *s, uint64_t begin, uint64_t end, int64_t now)
 {
+    /* The replay reads the store, and "up to the last" means every number sent so far: what this
+     * batch staged is committed (and sent, ahead of the replay) first. */
+    if (s->nstaged || s->target_dirty) {
+        unsigned failures = s->commit_failures;
+        fl_session_flush(s, now);
+        if (s->commit_failures != failures)
+            return; /* reported, and the connection is going */
+    }
     uint64_t last = fl_store_next_sender(s->store) - 1;
     if (end == 0 || (s->version <= FL_FIX_41 && end >= INFINITY_40) || end > last)
         end = last;

@@ -57,7 +57,7 @@ struct harness {
     struct fl_msg parsed;
 };
 
-static size_t h_send(void *ctx, const char *p, size_t n)
+static inline size_t h_send(void *ctx, const char *p, size_t n)
 {
     struct harness *h = ctx;
     if (h->out_len + n > h->out_cap) {
@@ -82,14 +82,14 @@ static size_t h_send(void *ctx, const char *p, size_t n)
     return h->backlog;
 }
 
-static void h_disconnect(void *ctx, const char *why)
+static inline void h_disconnect(void *ctx, const char *why)
 {
     struct harness *h = ctx;
     (void)why;
     h->disconnected++;
 }
 
-static void h_event_cb(void *ctx, const struct fl_session_event *ev)
+static inline void h_event_cb(void *ctx, const struct fl_session_event *ev)
 {
     struct harness *h = ctx;
     if (h->nevents >= H_MAX_EVENTS)
@@ -102,7 +102,7 @@ static void h_event_cb(void *ctx, const struct fl_session_event *ev)
     snprintf(e->text, sizeof e->text, "%s", ev->text);
 }
 
-static void h_deliver(void *ctx, const struct fl_msg *m, int is_admin)
+static inline void h_deliver(void *ctx, const struct fl_msg *m, int is_admin)
 {
     struct harness *h = ctx;
     if (is_admin) {
@@ -115,7 +115,7 @@ static void h_deliver(void *ctx, const struct fl_msg *m, int is_admin)
     }
 }
 
-static enum fl_logon_decision h_validate(void *ctx, const struct fl_msg *logon, char *reason,
+static inline enum fl_logon_decision h_validate(void *ctx, const struct fl_msg *logon, char *reason,
                                          size_t cap)
 {
     struct harness *h = ctx;
@@ -125,14 +125,14 @@ static enum fl_logon_decision h_validate(void *ctx, const struct fl_msg *logon, 
     return h->logon_decision;
 }
 
-static int h_should_replay(void *ctx, const struct fl_msg *m)
+static inline int h_should_replay(void *ctx, const struct fl_msg *m)
 {
     struct harness *h = ctx;
     (void)m;
     return !h->replay_none;
 }
 
-static enum fl_resend_decision h_resend(void *ctx, uint64_t b, uint64_t e)
+static inline enum fl_resend_decision h_resend(void *ctx, uint64_t b, uint64_t e)
 {
     struct harness *h = ctx;
     (void)b;
@@ -141,7 +141,7 @@ static enum fl_resend_decision h_resend(void *ctx, uint64_t b, uint64_t e)
 }
 
 /* A config for our side SND talking to TGT. */
-static struct fl_session_config h_config(enum fl_session_role role, const char *bs)
+static inline struct fl_session_config h_config(enum fl_session_role role, const char *bs)
 {
     struct fl_session_config c;
     memset(&c, 0, sizeof c);
@@ -154,7 +154,7 @@ static struct fl_session_config h_config(enum fl_session_role role, const char *
     return c;
 }
 
-static int h_open_with(struct harness *h, const struct fl_session_config *cfg,
+static inline int h_open_with(struct harness *h, const struct fl_session_config *cfg,
                        struct fl_store *store)
 {
     memset(h, 0, sizeof *h);
@@ -178,13 +178,13 @@ static int h_open_with(struct harness *h, const struct fl_session_config *cfg,
     return 0;
 }
 
-static int h_open(struct harness *h, enum fl_session_role role, const char *bs)
+static inline int h_open(struct harness *h, enum fl_session_role role, const char *bs)
 {
     struct fl_session_config c = h_config(role, bs);
     return h_open_with(h, &c, NULL);
 }
 
-static void h_close(struct harness *h)
+static inline void h_close(struct harness *h)
 {
     fl_session_free(h->s);
     fl_store_close(h->store);
@@ -194,7 +194,7 @@ static void h_close(struct harness *h)
 
 /* Builds a frame from "35=D|34=2|..." ('|' for SOH, no 8/9/10). "52=NOW" becomes the fake
  * clock's time, "52=NOW-125" that minus 125 s; 49/56 default to TGT/SND when absent. */
-static size_t h_frame(struct harness *h, const char *spec, char *dst, size_t cap)
+static inline size_t h_frame(struct harness *h, const char *spec, char *dst, size_t cap)
 {
     struct fl_builder b;
     fl_builder_init(&b);
@@ -251,7 +251,7 @@ static size_t h_frame(struct harness *h, const char *spec, char *dst, size_t cap
 }
 
 /* Feeds one message from the counterparty. */
-static void h_in(struct harness *h, const char *spec)
+static inline void h_in(struct harness *h, const char *spec)
 {
     char frame[8192];
     size_t n = h_frame(h, spec, frame, sizeof frame);
@@ -263,7 +263,7 @@ static void h_in(struct harness *h, const char *spec)
     (void)used;
 }
 
-static void h_raw(struct harness *h, const char *bytes_with_bars)
+static inline void h_raw(struct harness *h, const char *bytes_with_bars)
 {
     char buf[8192];
     size_t n = strlen(bytes_with_bars);
@@ -275,7 +275,7 @@ static void h_raw(struct harness *h, const char *bytes_with_bars)
 }
 
 /* Parses sent frame i (negative: from the end) into h->parsed. */
-static struct fl_msg *h_sent(struct harness *h, int i)
+static inline struct fl_msg *h_sent(struct harness *h, int i)
 {
     if (i < 0)
         i += h->nframes;
@@ -287,7 +287,7 @@ static struct fl_msg *h_sent(struct harness *h, int i)
 }
 
 /* Value of `tag` in sent frame i as a string (static buffer), "" when absent, "?" when no frame. */
-static const char *h_get(struct harness *h, int i, uint32_t tag)
+static inline const char *h_get(struct harness *h, int i, uint32_t tag)
 {
     static char v[256];
     struct fl_msg *m = h_sent(h, i);
@@ -301,7 +301,7 @@ static const char *h_get(struct harness *h, int i, uint32_t tag)
     return v;
 }
 
-static int h_has_event(const struct harness *h, enum fl_event_type t)
+static inline int h_has_event(const struct harness *h, enum fl_event_type t)
 {
     for (int i = 0; i < h->nevents; i++)
         if (h->events[i].type == t)
@@ -309,14 +309,14 @@ static int h_has_event(const struct harness *h, enum fl_event_type t)
     return 0;
 }
 
-static void h_advance(struct harness *h, int64_t seconds)
+static inline void h_advance(struct harness *h, int64_t seconds)
 {
     h->now += seconds * H_SEC;
     fl_session_tick(h->s, h->now);
 }
 
 /* Acceptor logged on with the counterparty's Logon at seq 1 and HeartBtInt 30. */
-static int h_logged_on_acceptor(struct harness *h, const char *bs)
+static inline int h_logged_on_acceptor(struct harness *h, const char *bs)
 {
     if (h_open(h, FL_ROLE_ACCEPTOR, bs) != 0)
         return -1;

@@ -1,0 +1,290 @@
+/* fixlua — the frames of one read as one batch: committed together, handed to the transport in
+ * one send_many call, and cut every 64 frames; a reset, a ResendRequest or a disconnect in the
+ * middle of a read sees what the frames before it staged. The session answers every
+ * NewOrderSingle with an ExecutionReport from its deliver callback, as the engine's scripts do. */
+#include "fl_test.h"
+#include "session_harness.h"
+
+#include "fl_tags.h"
+
+#define TAG_CL_ORD_ID 11
+
+/* A memory store that counts commits. */
+struct counting_store {
+    struct fl_store base;
+    struct fl_store *inner;
+    int commits;
+};
+
+static struct fl_store *inner_of(const struct fl_store *s)
+{
+    return ((const struct counting_store *)s)->inner;
+}
+static uint64_t cs_next_sender(const struct fl_store *s) { return fl_store_next_sender(inner_of(s)); }
+static uint64_t cs_next_target(const struct fl_store *s) { return fl_store_next_target(inner_of(s)); }
+static int64_t cs_creation_time(const struct fl_store *s) { return fl_store_creation_time(inner_of(s)); }
+static int cs_commit(struct fl_store *s, const struct fl_store_batch *b)
+{
+    ((struct counting_store *)s)->commits++;
+    return fl_store_commit(inner_of(s), b);
+}
+static int cs_reset(struct fl_store *s, int64_t now) { return fl_store_reset(inner_of(s), now); }
+static int cs_flush(struct fl_store *s) { return fl_store_flush(inner_of(s)); }
+static int cs_iter_open(struct fl_store *s, uint64_t b, uint64_t e, struct fl_store_iter **it)
+{
+    return fl_store_iter_open(inner_of(s), b, e, it);
+}
+static void cs_close(struct fl_store *s)
+{
+    fl_store_close(inner_of(s));
+    free(s);
+}
+static const struct fl_store_ops counting_ops = {
+    .name = "counting", .next_sender = cs_next_sender, .next_target = cs_next_target,
+    .creation_time = cs_creation_time, .commit = cs_commit, .reset = cs_reset, .flush = cs_flush,
+    .iter_open = cs_iter_open, .close = cs_close};
+
+struct batch_test {
+    struct harness h; /* first: the harness callbacks take the same pointer */
+    struct counting_store *store;
+    int send_many_calls;
+    size_t last_count;       /* messages in the last send_many call */
+    int lens_match;          /* every call's lengths added up to its n */
+};
+
+static size_t bt_send_many(void *ctx, const char *p, size_t n, const size_t *lens, size_t count)
+{
+    struct batch_test *t = ctx;
+    t->send_many_calls++;
+    t->last_count = count;
+    size_t off = 0;
+    for (size_t i = 0; i < count; i++) {
+        h_send(&t->h, p + off, lens[i]);
+        off += lens[i];
+    }
+    if (off != n)
+        t->lens_match = 0;
+    return t->h.backlog;
+}
+
+/* Counts like the harness, and answers each NewOrderSingle with an ExecutionReport carrying
+ * its ClOrdID. */
+static void bt_deliver(void *ctx, const struct fl_msg *m, int is_admin)
+{
+    struct batch_test *t = ctx;
+    h_deliver(&t->h, m, is_admin);
+    const char *id;
+    size_t n;
+    if (is_admin || !STR_EQ(t->h.last_app_type, "D") ||
+        fl_msg_get_str(m, TAG_CL_ORD_ID, &id, &n) != FL_OK)
+        return;
+    char body[96];
+    int bl = snprintf(body, sizeof body, "11=%.*s\00139=2\001", (int)n, id);
+    if (fl_session_send(t->h.s, "8", 1, NULL, 0, body, (size_t)bl, t->h.now) != FL_OK)
+        t->lens_match = 0; /* shows up as a failed check */
+}
+
+/* A logged-on acceptor over a counting store, with send_many when `many` is set. */
+static int bt_open(struct batch_test *t, int many)
+{
+    memset(t, 0, sizeof *t);
+    struct harness *h = &t->h;
+    h->now = H_T0;
+    h->cfg = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    h->begin_string = h->cfg.begin_string;
+    h->peer_seq = 1;
+    fl_msg_init(&h->parsed);
+    t->lens_match = 1;
+    t->store = calloc(1, sizeof *t->store);
+    if (!t->store)
+        return -1;
+    t->store->base.ops = &counting_ops;
+    if (fl_store_mem_new(h->now, &t->store->inner) != FL_OK) {
+        free(t->store);
+        return -1;
+    }
+    h->store = &t->store->base;
+    struct fl_session_io io = {.ctx = t, .send = h_send, .send_many = many ? bt_send_many : NULL,
+                               .disconnect = h_disconnect, .event = h_event_cb,
+                               .deliver = bt_deliver, .validate_logon = h_validate,
+                               .should_replay = h_should_replay, .resend_request = h_resend};
+    char err[128];
+    if (fl_session_new(&h->cfg, h->store, &io, &h->s, err, sizeof err) != FL_OK) {
+        fprintf(stderr, "session: %s\n", err);
+        return -1;
+    }
+    fl_session_on_connect(h->s, h->now);
+    h_in(h, "35=A|34=1|52=NOW|98=0|108=30");
+    return fl_session_state(h->s) == FL_STATE_ACTIVE ? 0 : -1;
+}
+
+/* Appends the frame of `spec` to buf[*len..cap). */
+static int add_frame(struct harness *h, const char *spec, char *buf, size_t *len, size_t cap)
+{
+    size_t n = h_frame(h, spec, buf + *len, cap - *len);
+    *len += n;
+    return n > 0;
+}
+
+/* `count` NewOrderSingles numbered from `first` (ClOrdID = their MsgSeqNum), back to back. */
+static int add_orders(struct harness *h, int first, int count, char *buf, size_t *len, size_t cap)
+{
+    for (int i = 0; i < count; i++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "35=D|34=%d|52=NOW|11=%d|55=IBM|54=1|38=100|40=1", first + i,
+                 first + i);
+        if (!add_frame(h, spec, buf, len, cap))
+            return 0;
+    }
+    return 1;
+}
+
+FL_TEST(frames_of_one_read_are_one_commit_and_one_write)
+{
+    struct batch_test t;
+    static char buf[65536];
+    size_t len = 0;
+    FL_CHECK(bt_open(&t, 1) == 0);
+    int commits = t.store->commits, frames = t.h.nframes;
+    FL_CHECK(add_orders(&t.h, 2, 10, buf, &len, sizeof buf));
+    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK_INT(t.h.delivered_app, 10);
+    FL_CHECK_INT(t.store->commits - commits, 1);
+    FL_CHECK_INT(t.send_many_calls, 2); /* the Logon answer, then this read */
+    FL_CHECK_INT(t.last_count, 10);
+    FL_CHECK(t.lens_match);
+    FL_CHECK_INT(t.h.nframes - frames, 10);
+    for (int i = 0; i < 10; i++) { /* each report in order, stored as sent */
+        char want[16];
+        snprintf(want, sizeof want, "%d", 2 + i);
+        FL_CHECK(STR_EQ(h_get(&t.h, frames + i, FL_TAG_MSG_SEQ_NUM), want));
+        FL_CHECK(STR_EQ(h_get(&t.h, frames + i, TAG_CL_ORD_ID), want));
+    }
+    FL_CHECK_INT(fl_store_next_sender(t.h.store), 12);
+    FL_CHECK_INT(fl_store_next_target(t.h.store), 12);
+end:
+    h_close(&t.h);
+}
+
+FL_TEST(a_long_burst_is_cut_every_64_frames)
+{
+    struct batch_test t;
+    static char buf[65536];
+    size_t len = 0;
+    FL_CHECK(bt_open(&t, 1) == 0);
+    int commits = t.store->commits;
+    FL_CHECK(add_orders(&t.h, 2, 150, buf, &len, sizeof buf));
+    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK_INT(t.h.delivered_app, 150);
+    FL_CHECK_INT(t.store->commits - commits, 3); /* 64, 64, 22 */
+    FL_CHECK_INT(t.send_many_calls, 4);
+    FL_CHECK_INT(t.last_count, 22);
+    FL_CHECK(t.lens_match);
+    FL_CHECK_INT(fl_session_next_sender(t.h.s), 152);
+end:
+    h_close(&t.h);
+}
+
+/* Without send_many every message goes through send, still after one commit. */
+FL_TEST(without_send_many_each_message_is_sent_alone)
+{
+    struct batch_test t;
+    static char buf[65536];
+    size_t len = 0;
+    FL_CHECK(bt_open(&t, 0) == 0);
+    int commits = t.store->commits, frames = t.h.nframes;
+    FL_CHECK(add_orders(&t.h, 2, 5, buf, &len, sizeof buf));
+    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK_INT(t.store->commits - commits, 1);
+    FL_CHECK_INT(t.send_many_calls, 0);
+    FL_CHECK_INT(t.h.nframes - frames, 5);
+    FL_CHECK(STR_EQ(h_get(&t.h, -1, FL_TAG_MSG_SEQ_NUM), "6"));
+end:
+    h_close(&t.h);
+}
+
+/* A ResendRequest "to the last" behind an order in the same read: the report the order got is
+ * one of the numbers sent, and is replayed. */
+FL_TEST(resend_request_in_a_read_covers_what_the_read_staged)
+{
+    struct batch_test t;
+    static char buf[65536];
+    size_t len = 0;
+    FL_CHECK(bt_open(&t, 1) == 0);
+    int frames = t.h.nframes;
+    FL_CHECK(add_orders(&t.h, 2, 1, buf, &len, sizeof buf));
+    FL_CHECK(add_frame(&t.h, "35=2|34=3|52=NOW|7=2|16=0", buf, &len, sizeof buf));
+    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK_INT(t.h.nframes - frames, 2);
+    FL_CHECK(STR_EQ(h_get(&t.h, frames, FL_TAG_MSG_TYPE), "8"));
+    FL_CHECK(STR_EQ(h_get(&t.h, frames, FL_TAG_POSS_DUP_FLAG), ""));
+    FL_CHECK(STR_EQ(h_get(&t.h, frames + 1, FL_TAG_MSG_TYPE), "8"));
+    FL_CHECK(STR_EQ(h_get(&t.h, frames + 1, FL_TAG_MSG_SEQ_NUM), "2"));
+    FL_CHECK(STR_EQ(h_get(&t.h, frames + 1, FL_TAG_POSS_DUP_FLAG), "Y"));
+    FL_CHECK(STR_EQ(h_get(&t.h, frames + 1, TAG_CL_ORD_ID), "2"));
+    FL_CHECK_INT(fl_session_next_sender(t.h.s), 3);
+end:
+    h_close(&t.h);
+}
+
+/* A Logon with ResetSeqNumFlag behind orders in the same read: their reports keep the old
+ * numbers and go first; the reset then starts both sequences again. Twice in one read. */
+FL_TEST(reset_logon_in_a_read_commits_what_came_before)
+{
+    struct batch_test t;
+    static char buf[65536];
+    size_t len = 0;
+    FL_CHECK(bt_open(&t, 1) == 0);
+    int frames = t.h.nframes;
+    FL_CHECK(add_orders(&t.h, 2, 2, buf, &len, sizeof buf));
+    FL_CHECK(add_frame(&t.h, "35=A|34=1|52=NOW|98=0|108=30|141=Y", buf, &len, sizeof buf));
+    FL_CHECK(add_orders(&t.h, 2, 1, buf, &len, sizeof buf));
+    FL_CHECK(add_frame(&t.h, "35=A|34=1|52=NOW|98=0|108=30|141=Y", buf, &len, sizeof buf));
+    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK(!h_has_event(&t.h, FL_EV_ERROR));
+    FL_CHECK_INT(t.h.disconnected, 0);
+    FL_CHECK_INT(t.h.nframes - frames, 5);
+    const char *want[][2] = {{"8", "2"}, {"8", "3"}, {"A", "1"}, {"8", "2"}, {"A", "1"}};
+    for (int i = 0; i < 5; i++) {
+        FL_CHECK(STR_EQ(h_get(&t.h, frames + i, FL_TAG_MSG_TYPE), want[i][0]));
+        FL_CHECK(STR_EQ(h_get(&t.h, frames + i, FL_TAG_MSG_SEQ_NUM), want[i][1]));
+    }
+    FL_CHECK_INT(fl_session_state(t.h.s), FL_STATE_ACTIVE);
+    FL_CHECK_INT(fl_session_next_sender(t.h.s), 2);
+    FL_CHECK_INT(fl_session_next_target(t.h.s), 2);
+    FL_CHECK_INT(fl_store_next_sender(t.h.store), 2);
+end:
+    h_close(&t.h);
+}
+
+/* A frame that ends the connection ends the read: what follows it is not processed. */
+FL_TEST(frames_after_a_disconnect_in_the_same_read_are_dropped)
+{
+    struct batch_test t;
+    static char buf[65536];
+    size_t len = 0;
+    FL_CHECK(bt_open(&t, 1) == 0);
+    FL_CHECK(add_orders(&t.h, 2, 1, buf, &len, sizeof buf));
+    FL_CHECK(add_frame(&t.h, "35=0|34=1|52=NOW", buf, &len, sizeof buf)); /* too low */
+    FL_CHECK(add_orders(&t.h, 4, 1, buf, &len, sizeof buf));
+    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK_INT(t.h.disconnected, 1);
+    FL_CHECK_INT(t.h.delivered_app, 1);
+    FL_CHECK(STR_EQ(h_get(&t.h, -2, FL_TAG_MSG_TYPE), "8"));
+    FL_CHECK(STR_EQ(h_get(&t.h, -1, FL_TAG_MSG_TYPE), "5"));
+    FL_CHECK_INT(fl_session_state(t.h.s), FL_STATE_DISCONNECTED);
+    FL_CHECK_INT(fl_store_next_sender(t.h.store), 4);
+end:
+    h_close(&t.h);
+}
+
+int main(void)
+{
+    FL_RUN(frames_of_one_read_are_one_commit_and_one_write);
+    FL_RUN(a_long_burst_is_cut_every_64_frames);
+    FL_RUN(without_send_many_each_message_is_sent_alone);
+    FL_RUN(resend_request_in_a_read_covers_what_the_read_staged);
+    FL_RUN(reset_logon_in_a_read_commits_what_came_before);
+    FL_RUN(frames_after_a_disconnect_in_the_same_read_are_dropped);
+    return FL_TEST_SUMMARY();
+}
