@@ -12,9 +12,10 @@
  * the session (send, logout, disconnect, accept_logon...): such calls join the batch that is
  * being built and take effect when the outer call returns.
  *
- * Every change of persistent state goes to the store as one atomic batch per input (inbound
- * frame, tick, send): the expected inbound MsgSeqNum together with every new message sent while
- * handling it, committed before any of those bytes is handed to io->send (store-before-send). */
+ * Every change of persistent state goes to the store as one atomic batch per input (the frames
+ * of one fl_session_on_bytes call, up to 64 of them; a tick; a send): the expected inbound
+ * MsgSeqNum together with every new message sent while handling it, committed before any of
+ * those bytes is handed to io->send (store-before-send). */
 #ifndef FL_SESSION_H
 #define FL_SESSION_H
 
