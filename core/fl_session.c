@@ -7,6 +7,7 @@
  * fl_session_resend.c. */
 #include "fl_session_int.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,15 +413,32 @@ void fl_session_flush(struct fl_session *s, int64_t now)
              * drop the connection; the peer's ResendRequest recovers after reconnecting. Queued
              * messages it took are queued again, for the next logon. */
             s->outq_head = s->outq_committed;
-            char text[320];
-            snprintf(text, sizeof text, "store commit failed (%s): %.250s", fl_err_name(rc),
-                     s->store->last_error);
+            /* A batch holds the frames of a whole read: say which inbound numbers the peer
+             * will resend (with PossDupFlag, after the application has seen them once) and how
+             * many of our messages, answers included, were never sent. */
+            size_t lost = 0;
+            for (size_t i = 0; i < s->nstaged; i++)
+                lost += s->staged[i].is_new;
+            uint64_t durable_target = fl_store_next_target(s->store);
+            uint64_t rolled_back_end = s->next_target > durable_target ? s->next_target - 1 : 0;
+            char text[480];
+            int tl = snprintf(text, sizeof text, "store commit failed (%s): %.250s",
+                              fl_err_name(rc), s->store->last_error);
+            if (rolled_back_end && tl > 0 && (size_t)tl < sizeof text)
+                snprintf(text + tl, sizeof text - (size_t)tl,
+                         "; inbound %" PRIu64 "..%" PRIu64 " rolled back for the peer to resend",
+                         durable_target, rolled_back_end);
+            tl = (int)strlen(text);
+            if (lost && (size_t)tl < sizeof text)
+                snprintf(text + tl, sizeof text - (size_t)tl, "; %zu message%s not sent", lost,
+                         lost == 1 ? "" : "s");
             drop_stage(s);
             if (round == 0)
                 s->commit_failures++;
             s->next_sender = fl_store_next_sender(s->store);
-            s->next_target = fl_store_next_target(s->store);
-            fl_session_emit(s, FL_EV_ERROR, 0, 0, rc, text);
+            s->next_target = durable_target;
+            fl_session_emit(s, FL_EV_ERROR, rolled_back_end ? durable_target : 0, rolled_back_end,
+                            rc, text);
             fl_session_request_disconnect(s, text);
             break;
         }

@@ -15,7 +15,10 @@
  * Every change of persistent state goes to the store as one atomic batch per input (the frames
  * of one fl_session_on_bytes call, up to 64 of them; a tick; a send): the expected inbound
  * MsgSeqNum together with every new message sent while handling it, committed before any of
- * those bytes is handed to io->send (store-before-send). */
+ * those bytes is handed to io->send (store-before-send). A batch the store refuses is dropped
+ * whole and the connection ends: the peer resends the inbound messages it held (the application
+ * has seen them once, and sees them again with PossDupFlag), and the FL_EV_ERROR event gives
+ * their numbers as begin..end and counts the messages of ours that never left. */
 #ifndef FL_SESSION_H
 #define FL_SESSION_H
 

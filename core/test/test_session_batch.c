@@ -14,6 +14,7 @@ struct counting_store {
     struct fl_store base;
     struct fl_store *inner;
     int commits;
+    int fail; /* refuse this many commits, as a full disk would */
 };
 
 static struct fl_store *inner_of(const struct fl_store *s)
@@ -25,7 +26,13 @@ static uint64_t cs_next_target(const struct fl_store *s) { return fl_store_next_
 static int64_t cs_creation_time(const struct fl_store *s) { return fl_store_creation_time(inner_of(s)); }
 static int cs_commit(struct fl_store *s, const struct fl_store_batch *b)
 {
-    ((struct counting_store *)s)->commits++;
+    struct counting_store *c = (struct counting_store *)s;
+    c->commits++;
+    if (c->fail > 0) {
+        c->fail--;
+        snprintf(s->last_error, sizeof s->last_error, "disk full (test)");
+        return FL_EIO;
+    }
     return fl_store_commit(inner_of(s), b);
 }
 static int cs_reset(struct fl_store *s, int64_t now) { return fl_store_reset(inner_of(s), now); }
@@ -278,6 +285,40 @@ end:
     h_close(&t.h);
 }
 
+/* A read's batch that cannot be committed is rolled back whole: nothing leaves, the connection
+ * ends, and the error says which inbound numbers the peer will resend and how many answers were
+ * lost, since the application saw those messages once already. */
+FL_TEST(a_failed_commit_names_what_the_read_rolled_back)
+{
+    struct batch_test t;
+    static char buf[65536];
+    size_t len = 0;
+    FL_CHECK(bt_open(&t, 1) == 0);
+    int frames = t.h.nframes, events = t.h.nevents;
+    FL_CHECK(add_orders(&t.h, 2, 10, buf, &len, sizeof buf));
+    t.store->fail = 1;
+    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK_INT(t.h.delivered_app, 10);
+    FL_CHECK_INT(t.h.nframes - frames, 0);
+    FL_CHECK_INT(t.h.disconnected, 1);
+    const struct h_event *err = NULL;
+    for (int i = events; i < t.h.nevents; i++)
+        if (t.h.events[i].type == FL_EV_ERROR && !err)
+            err = &t.h.events[i];
+    FL_CHECK(err != NULL);
+    FL_CHECK_INT(err->begin, 2);
+    FL_CHECK_INT(err->end, 11);
+    FL_CHECK_INT(err->value, FL_EIO);
+    FL_CHECK(strstr(err->text, "disk full (test)") != NULL);
+    FL_CHECK(strstr(err->text, "inbound 2..11 rolled back") != NULL);
+    FL_CHECK(strstr(err->text, "10 messages not sent") != NULL);
+    FL_CHECK_INT(fl_session_next_target(t.h.s), 2);
+    FL_CHECK_INT(fl_store_next_target(t.h.store), 2);
+    FL_CHECK_INT(fl_session_next_sender(t.h.s), fl_store_next_sender(t.h.store));
+end:
+    h_close(&t.h);
+}
+
 int main(void)
 {
     FL_RUN(frames_of_one_read_are_one_commit_and_one_write);
@@ -286,5 +327,6 @@ int main(void)
     FL_RUN(resend_request_in_a_read_covers_what_the_read_staged);
     FL_RUN(reset_logon_in_a_read_commits_what_came_before);
     FL_RUN(frames_after_a_disconnect_in_the_same_read_are_dropped);
+    FL_RUN(a_failed_commit_names_what_the_read_rolled_back);
     return FL_TEST_SUMMARY();
 }
