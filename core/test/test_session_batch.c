@@ -57,6 +57,8 @@ struct batch_test {
     int send_many_calls;
     size_t last_count;       /* messages in the last send_many call */
     int lens_match;          /* every call's lengths added up to its n */
+    char read[65536];        /* the bytes of the next read, frames back to back */
+    size_t read_len;
 };
 
 static size_t bt_send_many(void *ctx, const char *p, size_t n, const size_t *lens, size_t count)
@@ -125,36 +127,42 @@ static int bt_open(struct batch_test *t, int many)
     return fl_session_state(h->s) == FL_STATE_ACTIVE ? 0 : -1;
 }
 
-/* Appends the frame of `spec` to buf[*len..cap). */
-static int add_frame(struct harness *h, const char *spec, char *buf, size_t *len, size_t cap)
+/* Appends the frame of `spec` to the next read. */
+static int add_frame(struct batch_test *t, const char *spec)
 {
-    size_t n = h_frame(h, spec, buf + *len, cap - *len);
-    *len += n;
+    size_t n = h_frame(&t->h, spec, t->read + t->read_len, sizeof t->read - t->read_len);
+    t->read_len += n;
     return n > 0;
 }
 
-/* `count` NewOrderSingles numbered from `first` (ClOrdID = their MsgSeqNum), back to back. */
-static int add_orders(struct harness *h, int first, int count, char *buf, size_t *len, size_t cap)
+/* Appends `count` NewOrderSingles numbered from `first` (ClOrdID = their MsgSeqNum). */
+static int add_orders(struct batch_test *t, int first, int count)
 {
     for (int i = 0; i < count; i++) {
         char spec[128];
         snprintf(spec, sizeof spec, "35=D|34=%d|52=NOW|11=%d|55=IBM|54=1|38=100|40=1", first + i,
                  first + i);
-        if (!add_frame(h, spec, buf, len, cap))
+        if (!add_frame(t, spec))
             return 0;
     }
     return 1;
 }
 
+/* Hands the read to the session in one call: 1 when it took every byte. */
+static int feed_read(struct batch_test *t)
+{
+    size_t n = t->read_len;
+    t->read_len = 0;
+    return fl_session_on_bytes(t->h.s, t->read, n, t->h.now) == n;
+}
+
 FL_TEST(frames_of_one_read_are_one_commit_and_one_write)
 {
-    struct batch_test t;
-    static char buf[65536];
-    size_t len = 0;
+    static struct batch_test t;
     FL_CHECK(bt_open(&t, 1) == 0);
     int commits = t.store->commits, frames = t.h.nframes;
-    FL_CHECK(add_orders(&t.h, 2, 10, buf, &len, sizeof buf));
-    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK(add_orders(&t, 2, 10));
+    FL_CHECK(feed_read(&t));
     FL_CHECK_INT(t.h.delivered_app, 10);
     FL_CHECK_INT(t.store->commits - commits, 1);
     FL_CHECK_INT(t.send_many_calls, 2); /* the Logon answer, then this read */
@@ -175,13 +183,11 @@ end:
 
 FL_TEST(a_long_burst_is_cut_every_64_frames)
 {
-    struct batch_test t;
-    static char buf[65536];
-    size_t len = 0;
+    static struct batch_test t;
     FL_CHECK(bt_open(&t, 1) == 0);
     int commits = t.store->commits;
-    FL_CHECK(add_orders(&t.h, 2, 150, buf, &len, sizeof buf));
-    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK(add_orders(&t, 2, 150));
+    FL_CHECK(feed_read(&t));
     FL_CHECK_INT(t.h.delivered_app, 150);
     FL_CHECK_INT(t.store->commits - commits, 3); /* 64, 64, 22 */
     FL_CHECK_INT(t.send_many_calls, 4);
@@ -195,13 +201,11 @@ end:
 /* Without send_many every message goes through send, still after one commit. */
 FL_TEST(without_send_many_each_message_is_sent_alone)
 {
-    struct batch_test t;
-    static char buf[65536];
-    size_t len = 0;
+    static struct batch_test t;
     FL_CHECK(bt_open(&t, 0) == 0);
     int commits = t.store->commits, frames = t.h.nframes;
-    FL_CHECK(add_orders(&t.h, 2, 5, buf, &len, sizeof buf));
-    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK(add_orders(&t, 2, 5));
+    FL_CHECK(feed_read(&t));
     FL_CHECK_INT(t.store->commits - commits, 1);
     FL_CHECK_INT(t.send_many_calls, 0);
     FL_CHECK_INT(t.h.nframes - frames, 5);
@@ -214,14 +218,12 @@ end:
  * one of the numbers sent, and is replayed. */
 FL_TEST(resend_request_in_a_read_covers_what_the_read_staged)
 {
-    struct batch_test t;
-    static char buf[65536];
-    size_t len = 0;
+    static struct batch_test t;
     FL_CHECK(bt_open(&t, 1) == 0);
     int frames = t.h.nframes;
-    FL_CHECK(add_orders(&t.h, 2, 1, buf, &len, sizeof buf));
-    FL_CHECK(add_frame(&t.h, "35=2|34=3|52=NOW|7=2|16=0", buf, &len, sizeof buf));
-    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK(add_orders(&t, 2, 1));
+    FL_CHECK(add_frame(&t, "35=2|34=3|52=NOW|7=2|16=0"));
+    FL_CHECK(feed_read(&t));
     FL_CHECK_INT(t.h.nframes - frames, 2);
     FL_CHECK(STR_EQ(h_get(&t.h, frames, FL_TAG_MSG_TYPE), "8"));
     FL_CHECK(STR_EQ(h_get(&t.h, frames, FL_TAG_POSS_DUP_FLAG), ""));
@@ -238,16 +240,14 @@ end:
  * numbers and go first; the reset then starts both sequences again. Twice in one read. */
 FL_TEST(reset_logon_in_a_read_commits_what_came_before)
 {
-    struct batch_test t;
-    static char buf[65536];
-    size_t len = 0;
+    static struct batch_test t;
     FL_CHECK(bt_open(&t, 1) == 0);
     int frames = t.h.nframes;
-    FL_CHECK(add_orders(&t.h, 2, 2, buf, &len, sizeof buf));
-    FL_CHECK(add_frame(&t.h, "35=A|34=1|52=NOW|98=0|108=30|141=Y", buf, &len, sizeof buf));
-    FL_CHECK(add_orders(&t.h, 2, 1, buf, &len, sizeof buf));
-    FL_CHECK(add_frame(&t.h, "35=A|34=1|52=NOW|98=0|108=30|141=Y", buf, &len, sizeof buf));
-    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK(add_orders(&t, 2, 2));
+    FL_CHECK(add_frame(&t, "35=A|34=1|52=NOW|98=0|108=30|141=Y"));
+    FL_CHECK(add_orders(&t, 2, 1));
+    FL_CHECK(add_frame(&t, "35=A|34=1|52=NOW|98=0|108=30|141=Y"));
+    FL_CHECK(feed_read(&t));
     FL_CHECK(!h_has_event(&t.h, FL_EV_ERROR));
     FL_CHECK_INT(t.h.disconnected, 0);
     FL_CHECK_INT(t.h.nframes - frames, 5);
@@ -267,14 +267,12 @@ end:
 /* A frame that ends the connection ends the read: what follows it is not processed. */
 FL_TEST(frames_after_a_disconnect_in_the_same_read_are_dropped)
 {
-    struct batch_test t;
-    static char buf[65536];
-    size_t len = 0;
+    static struct batch_test t;
     FL_CHECK(bt_open(&t, 1) == 0);
-    FL_CHECK(add_orders(&t.h, 2, 1, buf, &len, sizeof buf));
-    FL_CHECK(add_frame(&t.h, "35=0|34=1|52=NOW", buf, &len, sizeof buf)); /* too low */
-    FL_CHECK(add_orders(&t.h, 4, 1, buf, &len, sizeof buf));
-    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK(add_orders(&t, 2, 1));
+    FL_CHECK(add_frame(&t, "35=0|34=1|52=NOW")); /* too low */
+    FL_CHECK(add_orders(&t, 4, 1));
+    FL_CHECK(feed_read(&t));
     FL_CHECK_INT(t.h.disconnected, 1);
     FL_CHECK_INT(t.h.delivered_app, 1);
     FL_CHECK(STR_EQ(h_get(&t.h, -2, FL_TAG_MSG_TYPE), "8"));
@@ -290,14 +288,12 @@ end:
  * lost, since the application saw those messages once already. */
 FL_TEST(a_failed_commit_names_what_the_read_rolled_back)
 {
-    struct batch_test t;
-    static char buf[65536];
-    size_t len = 0;
+    static struct batch_test t;
     FL_CHECK(bt_open(&t, 1) == 0);
     int frames = t.h.nframes, events = t.h.nevents;
-    FL_CHECK(add_orders(&t.h, 2, 10, buf, &len, sizeof buf));
+    FL_CHECK(add_orders(&t, 2, 10));
     t.store->fail = 1;
-    FL_CHECK(fl_session_on_bytes(t.h.s, buf, len, t.h.now) == len);
+    FL_CHECK(feed_read(&t));
     FL_CHECK_INT(t.h.delivered_app, 10);
     FL_CHECK_INT(t.h.nframes - frames, 0);
     FL_CHECK_INT(t.h.disconnected, 1);
