@@ -54,20 +54,16 @@ static void run_due_timers(struct fl_engine *e, int64_t now)
 {
     e->in_timers++;
     for (;;) {
-        size_t best = e->ntimers;
-        for (size_t i = 0; i < e->ntimers; i++)
-            if (e->timers[i].deadline <= now &&
-                (best == e->ntimers || e->timers[i].deadline < e->timers[best].deadline))
-                best = i;
-        if (best == e->ntimers)
+        const struct fl_timer *top = fl_timer_heap_top(&e->timers);
+        if (!top || top->deadline > now)
             break;
-        struct engine_timer t = e->timers[best];
+        struct fl_timer t = *top;
         if (t.every > 0) {
             /* Periodic timers keep their cadence without drifting or bursting after a stall. */
             int64_t next = t.deadline + t.every;
-            e->timers[best].deadline = next > now ? next : now + t.every;
+            fl_timer_heap_reschedule(&e->timers, t.id, next > now ? next : now + t.every);
         } else {
-            e->timers[best] = e->timers[--e->ntimers];
+            fl_timer_heap_remove(&e->timers, t.id, NULL);
         }
         t.fn(t.ctx, t.id);
         if (e->stopped)
@@ -89,15 +85,12 @@ void fl_engine_arm_timers(struct fl_engine *e)
 {
     if (e->cfg.manual_clock || e->in_timers || !e->timer_ev)
         return;
-    if (e->ntimers == 0) {
+    const struct fl_timer *top = fl_timer_heap_top(&e->timers);
+    if (!top) {
         evtimer_del(e->timer_ev);
         return;
     }
-    int64_t earliest = e->timers[0].deadline;
-    for (size_t i = 1; i < e->ntimers; i++)
-        if (e->timers[i].deadline < earliest)
-            earliest = e->timers[i].deadline;
-    int64_t delay = earliest - real_now();
+    int64_t delay = top->deadline - real_now();
     if (delay < 0)
         delay = 0;
     struct timeval tv = {.tv_sec = (time_t)(delay / NS_PER_SEC),
@@ -110,33 +103,20 @@ uint64_t fl_engine_timer_add(struct fl_engine *e, int64_t after_ns, int64_t ever
 {
     if (!fn)
         return 0;
-    if (e->ntimers == e->timers_cap) {
-        size_t ncap = e->timers_cap ? e->timers_cap * 2 : 16;
-        struct engine_timer *nt = realloc(e->timers, ncap * sizeof *nt);
-        if (!nt)
-            return 0;
-        e->timers = nt;
-        e->timers_cap = ncap;
-    }
-    uint64_t id = ++e->next_timer_id;
-    e->timers[e->ntimers++] = (struct engine_timer){
-        .id = id, .deadline = fl_engine_now(e) + (after_ns > 0 ? after_ns : 0),
-        .every = every_ns > 0 ? every_ns : 0, .fn = fn, .ctx = ctx};
+    struct fl_timer t = {.id = e->next_timer_id + 1,
+                         .deadline = fl_engine_now(e) + (after_ns > 0 ? after_ns : 0),
+                         .every = every_ns > 0 ? every_ns : 0, .fn = fn, .ctx = ctx};
+    if (fl_timer_heap_push(&e->timers, &t) != FL_OK)
+        return 0;
+    e->next_timer_id = t.id;
     fl_engine_arm_timers(e);
-    return id;
+    return t.id;
 }
 
 void fl_engine_timer_cancel(struct fl_engine *e, uint64_t id)
 {
-    if (!id)
-        return;
-    for (size_t i = 0; i < e->ntimers; i++) {
-        if (e->timers[i].id == id) {
-            e->timers[i] = e->timers[--e->ntimers];
-            fl_engine_arm_timers(e);
-            return;
-        }
-    }
+    if (id && fl_timer_heap_remove(&e->timers, id, NULL))
+        fl_engine_arm_timers(e);
 }
 
 int fl_engine_advance(struct fl_engine *e, int64_t ns)
@@ -147,9 +127,9 @@ int fl_engine_advance(struct fl_engine *e, int64_t ns)
     /* Step through deadlines in order so each timer sees its own time. */
     for (;;) {
         int64_t next = target;
-        for (size_t i = 0; i < e->ntimers; i++)
-            if (e->timers[i].deadline < next)
-                next = e->timers[i].deadline;
+        const struct fl_timer *top = fl_timer_heap_top(&e->timers);
+        if (top && top->deadline < next)
+            next = top->deadline;
         if (next > e->manual_now)
             e->manual_now = next;
         run_due_timers(e, e->manual_now);
@@ -787,7 +767,7 @@ void fl_engine_free(struct fl_engine *e)
         event_base_free(e->base);
     free(e->listeners);
     free(e->sessions);
-    free(e->timers);
+    fl_timer_heap_release(&e->timers);
     free(e);
 }
 

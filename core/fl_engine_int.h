@@ -11,14 +11,7 @@
 #include <event2/listener.h>
 
 #include "fl_engine.h"
-
-struct engine_timer {
-    uint64_t id;
-    int64_t deadline;
-    int64_t every;
-    fl_timer_fn fn;
-    void *ctx;
-};
+#include "fl_timer_heap.h"
 
 /* One listening address, shared by every acceptor session configured on it. */
 struct listener {
@@ -91,8 +84,7 @@ struct fl_engine {
     struct fl_engine_config cfg;
     int64_t manual_now;
     struct event *timer_ev;               /* armed for the earliest timer (real clock) */
-    struct engine_timer *timers;
-    size_t ntimers, timers_cap;
+    struct fl_timer_heap timers;
     uint64_t next_timer_id;
     uint64_t tick_timer;
     struct fl_engine_session **sessions;

@@ -365,6 +365,50 @@ end:
 }
 
 
+/* Timers due at one instant run oldest first, and a callback may cancel a timer of the same
+ * burst (it then does not run) or add one that is due already (it runs in the same advance). */
+struct burst {
+    struct fl_engine *e;
+    uint64_t ran[64];
+    int nran;
+    uint64_t trigger, victim;
+};
+
+static void burst_timer(void *ctx, uint64_t id)
+{
+    struct burst *b = ctx;
+    if (b->nran < 64)
+        b->ran[b->nran++] = id;
+    if (id == b->trigger) {
+        fl_engine_timer_cancel(b->e, b->victim);
+        fl_engine_timer_add(b->e, 0, 0, burst_timer, b);
+    }
+}
+
+FL_TEST(timers_due_together_run_oldest_first)
+{
+    struct fl_engine *e = NULL;
+    char err[64];
+    struct burst b = {.nran = 0};
+    struct fl_engine_config ec = {.manual_clock = 1, .start_time = INT64_C(1000000000000)};
+    FL_CHECK(fl_engine_new(&ec, &e, err, sizeof err) == FL_OK);
+    b.e = e;
+    uint64_t ids[5];
+    for (int i = 0; i < 5; i++)
+        ids[i] = fl_engine_timer_add(e, 1000, 0, burst_timer, &b);
+    b.trigger = ids[1];
+    b.victim = ids[3];
+    FL_CHECK(fl_engine_advance(e, 1000) == FL_OK);
+    /* 1st, 2nd (cancels the 4th, adds a 6th), 3rd, 5th, then the 6th: due at the same instant,
+     * made last */
+    FL_CHECK_INT(b.nran, 5);
+    uint64_t want[5] = {ids[0], ids[1], ids[2], ids[4], ids[4] + 1};
+    for (int i = 0; i < 5; i++)
+        FL_CHECK(b.ran[i] == want[i]);
+end:
+    fl_engine_free(e);
+}
+
 /* A TCP connection to 127.0.0.1:port that sends nothing; -1 on failure. */
 static int silent_connect(int port)
 {
@@ -522,6 +566,7 @@ int main(int argc, char **argv)
     FL_RUN(connect_failure_gives_up_after_max_tries);
     FL_RUN(bad_session_configs_are_refused);
     FL_RUN(manual_clock_timers);
+    FL_RUN(timers_due_together_run_oldest_first);
     FL_RUN(silent_connections_are_dropped_and_bounded);
     FL_RUN(schedule_end_logs_out_and_resets);
     return FL_TEST_SUMMARY();
