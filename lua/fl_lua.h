@@ -293,6 +293,9 @@ struct fl_lua_msg {
 /* The FFI readers of lua/fixlua/fast.lua (see fl_lua_msg.c); they never touch a lua_State. */
 int32_t fl_lua_fast_field(const struct fl_lua_msg *o, uint32_t tag, const struct fl_lua_ctx *names,
                           const char **p);
+int32_t fl_lua_fast_field_again(const struct fl_lua_msg *o, uint32_t tag,
+                                const struct fl_lua_ctx *names, const char **p, const char *prev,
+                                size_t prev_len);
 int32_t fl_lua_fast_number(const struct fl_lua_msg *o, uint32_t tag, const struct fl_lua_ctx *names,
                            int32_t kind, double *out, const char **p);
 /* A Lua number as a FIX value: integers plain, else the shortest decimal that reads back the

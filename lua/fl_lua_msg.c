@@ -685,6 +685,20 @@ int32_t fl_lua_fast_field(const struct fl_lua_msg *o, uint32_t tag, const struct
     return (int32_t)m->fields[i].len;
 }
 
+/* fl_lua_fast_field() for a reader that kept the string it made last time for the same key
+ * (prev, prev_len bytes; NULL for none): *p is set to NULL when the value has exactly those
+ * bytes, so the reader returns that string instead of making (hashing, looking up) it again.
+ * Symbols, accounts, prices and quantities repeat from message to message. */
+int32_t fl_lua_fast_field_again(const struct fl_lua_msg *o, uint32_t tag,
+                                const struct fl_lua_ctx *names, const char **p, const char *prev,
+                                size_t prev_len)
+{
+    int32_t n = fl_lua_fast_field(o, tag, names, p);
+    if (n >= 0 && prev && (size_t)n == prev_len && memcmp(*p, prev, prev_len) == 0)
+        *p = NULL;
+    return n;
+}
+
 /* FFI, for msg:int() (kind 0) and msg:decimal() (kind 1) in lua/fixlua/fast.lua: the value of
  * field `tag` parsed into *out, its bytes in *p, their length returned; -1 to -3 as
  * fl_lua_fast_field(), -4 when the value is not a valid number (the C method reports it). The
@@ -1423,6 +1437,8 @@ void fl_lua_msg_open(lua_State *L)
     lua_setfield(L, -2, "methods");
     lua_pushlightuserdata(L, (void *)fl_lua_fast_field);
     lua_setfield(L, -2, "field");
+    lua_pushlightuserdata(L, (void *)fl_lua_fast_field_again);
+    lua_setfield(L, -2, "field_again");
     lua_pushlightuserdata(L, (void *)fl_lua_fast_number);
     lua_setfield(L, -2, "number");
     lua_pushlightuserdata(L, ctx);

@@ -15,6 +15,8 @@ local raw_metatable = require("debug").getmetatable
 local ffi_string, ffi_copy, ffi_cast = ffi.string, ffi.copy, ffi.cast
 
 local field_fn = ffi.typeof("int32_t (*)(const void *, uint32_t, const void *, const char **)")
+local field_again_fn = ffi.typeof(
+  "int32_t (*)(const void *, uint32_t, const void *, const char **, const char *, size_t)")
 local reserve_fn = ffi.typeof("char *(*)(void *, size_t)")
 local number_fn = ffi.typeof("size_t (*)(char *, double)")
 local send_fn = ffi.typeof(
@@ -46,6 +48,11 @@ local function install_readers(fm)
   -- read again only by a later view. An expired view never gets here (its m is NULL).
   local box_t = ffi.typeof("struct { const void *m; double serial; } *")
   local memo_serial, memo_value = {}, {}
+  -- The last string of two to LAST_MAX bytes made for each key, whatever the message: when the
+  -- next value has the same bytes, field_again says so and that string is returned instead of
+  -- being hashed and looked up again (LuaJIT would find the very same string object).
+  local field_again = ffi_cast(field_again_fn, fm.field_again)
+  local last_value, LAST_MAX = {}, 64
 
   -- (No helper function here: a Lua function called from a metamethod cannot start a trace of
   -- its own, LuaJIT blacklists it, and then every trace through it aborts.)
@@ -59,10 +66,16 @@ local function install_readers(fm)
     local box = ffi_cast(box_t, msg)
     local serial = box.serial
     if memo_serial[k] == serial and box.m ~= nil then return memo_value[k] end
-    local n = field(msg, tag, names, out)
+    local last = last_value[k]
+    local n = field_again(msg, tag, names, out, last, last and #last or 0)
     if n >= 0 then
-      local v
-      if n == 1 then v = chars[out[0][0]] else v = ffi_string(out[0], n) end
+      local v, p = last, out[0]
+      if p == nil then -- the bytes of `last`
+      elseif n == 1 then v = chars[p[0]]
+      else
+        v = ffi_string(p, n)
+        if n <= LAST_MAX then last_value[k] = v end
+      end
       if serial ~= 0 then memo_serial[k], memo_value[k] = serial, v end
       return v
     end
