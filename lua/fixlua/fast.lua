@@ -48,7 +48,7 @@ local function install_readers(fm)
   -- read again only by a later view. An expired view never gets here (its m is NULL).
   local box_t = ffi.typeof("struct { const void *m; double serial; } *")
   local memo_serial, memo_value = {}, {}
-  -- The last string of two to LAST_MAX bytes made for each key, whatever the message: when the
+  -- The last string of up to LAST_MAX bytes made for each key, whatever the message: when the
   -- next value has the same bytes, field_again says so and that string is returned instead of
   -- being hashed and looked up again (LuaJIT would find the very same string object).
   local field_again = ffi_cast(field_again_fn, fm.field_again)
