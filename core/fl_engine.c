@@ -465,8 +465,9 @@ static int add_session(struct fl_engine *e, const struct fl_engine_session_confi
         fl_engine_log(e, "WARN", "session '%s': store: %s", es->cfg.name, repaired);
     }
     if (!es->is_template) {
-        struct fl_session_io io = {.ctx = es, .send = io_send, .send_many = io_send_many, .disconnect = io_disconnect,
-                                   .event = io_event, .deliver = io_deliver,
+        struct fl_session_io io = {.ctx = es, .send = io_send, .send_many = io_send_many,
+                                   .disconnect = io_disconnect, .event = io_event,
+                                   .deliver = io_deliver,
                                    .validate_logon = io_validate_logon,
                                    .prepare_logon = io_prepare_logon,
                                    .should_replay = io_should_replay,

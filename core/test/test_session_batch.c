@@ -21,9 +21,18 @@ static struct fl_store *inner_of(const struct fl_store *s)
 {
     return ((const struct counting_store *)s)->inner;
 }
-static uint64_t cs_next_sender(const struct fl_store *s) { return fl_store_next_sender(inner_of(s)); }
-static uint64_t cs_next_target(const struct fl_store *s) { return fl_store_next_target(inner_of(s)); }
-static int64_t cs_creation_time(const struct fl_store *s) { return fl_store_creation_time(inner_of(s)); }
+static uint64_t cs_next_sender(const struct fl_store *s)
+{
+    return fl_store_next_sender(inner_of(s));
+}
+static uint64_t cs_next_target(const struct fl_store *s)
+{
+    return fl_store_next_target(inner_of(s));
+}
+static int64_t cs_creation_time(const struct fl_store *s)
+{
+    return fl_store_creation_time(inner_of(s));
+}
 static int cs_commit(struct fl_store *s, const struct fl_store_batch *b)
 {
     struct counting_store *c = (struct counting_store *)s;
