@@ -233,4 +233,22 @@ describe("connection edges", function()
     ini:disconnect("drop")
     assert.same({ true, false }, events)
   end)
+
+  it("writes the Logout of a shutdown without grace before the engine stops", function()
+    local got = {}
+    local ea, eb = engine(), engine()
+    local acc = ea:add_session{ name = "exch", role = "acceptor", begin_string = "FIX.4.4",
+      sender_comp_id = "EXEC", target_comp_id = "CLIENT", listen = "127.0.0.1:0",
+      heartbeat = 30, script = { on_logout = function(_, text) got.logout = text end } }
+    assert(ea:start())
+    local ini = eb:add_session{ name = "client", role = "initiator", begin_string = "FIX.4.4",
+      sender_comp_id = "CLIENT", target_comp_id = "EXEC",
+      connect = "127.0.0.1:" .. ea:port("exch"), heartbeat = 30 }
+    assert(eb:start())
+    until_(function() return acc:state() == "active" and ini:state() == "active" end, "logon")
+    eb:shutdown(0)
+    until_(function() return acc:state() == "disconnected" end, "the acceptor to disconnect")
+    assert.is_true(eb:stopped())
+    assert.equals("shutting down", got.logout)
+  end)
 end)
