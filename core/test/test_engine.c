@@ -105,6 +105,21 @@ static struct fl_engine_session_config session_cfg(const char *name, enum fl_ses
     return c;
 }
 
+/* Adds initiator `name` (SenderCompID `sender`, TargetCompID EXEC) connecting to loopback
+ * port `port`; the engine copies the address. */
+static int add_initiator(struct fl_engine *e, const char *name, const char *sender, int port,
+                         const struct fl_engine_hooks *h, struct fl_engine_session **out,
+                         char *err, size_t errlen)
+{
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    const char *list[] = {addr};
+    struct fl_engine_session_config i = session_cfg(name, FL_ROLE_INITIATOR, sender, "EXEC");
+    i.connect = list;
+    i.nconnect = 1;
+    return fl_engine_add_session(e, &i, h, out, err, errlen);
+}
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -136,7 +151,7 @@ FL_TEST(logon_and_trade_over_loopback)
 {
     struct fl_engine *ea = NULL, *ei = NULL;
     struct counters ca = {0}, ci = {0};
-    char err[256], addr[64];
+    char err[256];
     struct fl_engine_session *acc = NULL, *ini = NULL;
     FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
     FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
@@ -145,13 +160,9 @@ FL_TEST(logon_and_trade_over_loopback)
     struct fl_engine_hooks ha = hooks_for(&ca), hi = hooks_for(&ci);
     FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
     FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", fl_engine_session_port(acc));
     FL_CHECK(fl_engine_session_port(acc) > 0);
-    const char *list[] = {addr};
-    struct fl_engine_session_config i = session_cfg("client", FL_ROLE_INITIATOR, "CLIENT", "EXEC");
-    i.connect = list;
-    i.nconnect = 1;
-    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    FL_CHECK(add_initiator(ei, "client", "CLIENT", fl_engine_session_port(acc), &hi, &ini, err,
+                           sizeof err) == FL_OK);
     /* queued before logon */
     const char q[] = "11=queued\00155=IBM\001";
     FL_CHECK(fl_engine_session_send(ini, "D", 1, NULL, 0, q, sizeof q - 1) == FL_OK);
@@ -206,7 +217,7 @@ FL_TEST(unknown_comp_id_routed_to_template)
 {
     struct fl_engine *ea = NULL, *ei = NULL;
     struct counters ca = {0}, ci = {0};
-    char err[256], addr[64];
+    char err[256];
     struct fl_engine_session *tmpl = NULL, *ini = NULL, *other = NULL;
     FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
     FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
@@ -218,12 +229,8 @@ FL_TEST(unknown_comp_id_routed_to_template)
     known.listen = "127.0.0.1:0";
     FL_CHECK(fl_engine_add_session(ea, &known, &ha, &other, err, sizeof err) == FL_OK);
     FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", fl_engine_session_port(tmpl));
-    const char *list[] = {addr};
-    struct fl_engine_session_config i = session_cfg("newbie", FL_ROLE_INITIATOR, "NEWBIE", "EXEC");
-    i.connect = list;
-    i.nconnect = 1;
-    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    FL_CHECK(add_initiator(ei, "newbie", "NEWBIE", fl_engine_session_port(tmpl), &hi, &ini, err,
+                           sizeof err) == FL_OK);
     FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
     struct fl_engine_session *made = NULL;
     RUN_UNTIL(active(ini) && (made = fl_engine_find_session(ea, "exch.NEWBIE")) && active(made), 3000);
@@ -240,7 +247,7 @@ FL_TEST(reconnect_after_acceptor_restart)
 {
     struct fl_engine *ea = NULL, *ei = NULL;
     struct counters ca = {0}, ci = {0};
-    char err[256], addr[64], listen_addr[64];
+    char err[256], listen_addr[64];
     struct fl_engine_session *acc = NULL, *ini = NULL;
     FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
     FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
@@ -250,12 +257,8 @@ FL_TEST(reconnect_after_acceptor_restart)
     FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
     FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
     int port = fl_engine_session_port(acc);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    const char *list[] = {addr};
-    struct fl_engine_session_config i = session_cfg("client", FL_ROLE_INITIATOR, "CLIENT", "EXEC");
-    i.connect = list;
-    i.nconnect = 1;
-    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    FL_CHECK(add_initiator(ei, "client", "CLIENT", port, &hi, &ini, err,
+                           sizeof err) == FL_OK);
     FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
     RUN_UNTIL(active(acc) && active(ini), 3000);
     FL_CHECK(active(ini));
@@ -443,7 +446,7 @@ FL_TEST(silent_connections_are_dropped_and_bounded)
 {
     struct fl_engine *ea = NULL, *ei = NULL;
     struct counters ca = {0}, ci = {0};
-    char err[256], addr[64];
+    char err[256];
     struct fl_engine_session *acc = NULL, *ini = NULL;
     int logged = 0, fds[4] = {-1, -1, -1, -1};
     struct fl_engine_config cfg = {.logon_wait_ms = 3000, .max_unrouted = 3, .log = count_log,
@@ -465,12 +468,8 @@ FL_TEST(silent_connections_are_dropped_and_bounded)
     /* Past the wait the three are dropped; a real counterparty, turned away while they held
      * every place, gets in on its next try. */
     FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    const char *list[] = {addr};
-    struct fl_engine_session_config i = session_cfg("client", FL_ROLE_INITIATOR, "CLIENT", "EXEC");
-    i.connect = list;
-    i.nconnect = 1;
-    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    FL_CHECK(add_initiator(ei, "client", "CLIENT", port, &hi, &ini, err,
+                           sizeof err) == FL_OK);
     FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
     RUN_UNTIL(closed_by_peer(fds[0]) && closed_by_peer(fds[1]) && closed_by_peer(fds[2]) &&
                   active(acc),
@@ -505,7 +504,7 @@ FL_TEST(schedule_end_logs_out_and_resets)
 {
     struct fl_engine *ea = NULL, *ei = NULL;
     struct counters ca = {0}, ci = {0};
-    char err[256], addr[64];
+    char err[256];
     struct fl_engine_session *acc = NULL, *ini = NULL;
     FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
     FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
@@ -515,12 +514,8 @@ FL_TEST(schedule_end_logs_out_and_resets)
     hi.on_schedule = on_schedule;
     FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
     FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", fl_engine_session_port(acc));
-    const char *list[] = {addr};
-    struct fl_engine_session_config i = session_cfg("client", FL_ROLE_INITIATOR, "CLIENT", "EXEC");
-    i.connect = list;
-    i.nconnect = 1;
-    FL_CHECK(fl_engine_add_session(ei, &i, &hi, &ini, err, sizeof err) == FL_OK);
+    FL_CHECK(add_initiator(ei, "client", "CLIENT", fl_engine_session_port(acc), &hi, &ini, err,
+                           sizeof err) == FL_OK);
     FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
     RUN_UNTIL(active(acc) && active(ini), 3000);
     FL_CHECK(active(ini));
