@@ -636,17 +636,11 @@ static void apply_next_expected(struct fl_session *s, const struct fl_msg *m, ui
         logout_and_disconnect(s, text, now);
         return;
     }
-    if ((uint64_t)v >= our_logon_seq)
-        return;
-    fl_session_serve_resend(s, (uint64_t)v, our_logon_seq - 1, now);
-    /* Then our Logon's own number, gap-filled (a Logon is never replayed): the peer did not
-     * count it, as its Logon asked for less, and would otherwise ask for it next. An
-     * acceptor's Logon is only staged yet, so the store cannot serve it: the gap fill goes
-     * after the resend, now or where a resend paused by the transport will end. */
-    if (s->serving)
-        s->serve_end = our_logon_seq;
-    else if (!s->disconnect_requested)
-        fl_session_send_gap_fill(s, our_logon_seq, our_logon_seq + 1, now);
+    /* Up to and including our Logon, which the peer did not count either (its Logon asked
+     * for less); a Logon is gap-filled, never replayed. An acceptor's Logon is only staged
+     * yet: the resend commits what is staged before it reads the store. */
+    if ((uint64_t)v < our_logon_seq)
+        fl_session_serve_resend(s, (uint64_t)v, our_logon_seq, now);
 }
 
 /* Both sides agree: logged on. The Logon was consumed already when it was in sequence;
