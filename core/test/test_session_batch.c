@@ -324,6 +324,34 @@ end:
     h_close(&t.h);
 }
 
+/* Garbled bytes between the frames of a read are skipped and reported; the frames around them
+ * are still one batch. */
+FL_TEST(garbled_bytes_inside_a_read_leave_the_frames_around_them_one_batch)
+{
+    static struct batch_test t;
+    FL_CHECK(bt_open(&t, 1) == 0);
+    int commits = t.store->commits, frames = t.h.nframes, events = t.h.nevents;
+    FL_CHECK(add_orders(&t, 2, 1));
+    const char junk[] = "garbage\00158=IBM\001";
+    memcpy(t.read + t.read_len, junk, sizeof junk - 1);
+    t.read_len += sizeof junk - 1;
+    FL_CHECK(add_orders(&t, 3, 1));
+    FL_CHECK(feed_read(&t));
+    FL_CHECK_INT(t.h.delivered_app, 2);
+    FL_CHECK_INT(t.store->commits - commits, 1);
+    FL_CHECK_INT(t.send_many_calls, 2);
+    FL_CHECK_INT(t.last_count, 2);
+    FL_CHECK_INT(t.h.nframes - frames, 2);
+    int garbled = 0;
+    for (int i = events; i < t.h.nevents; i++)
+        garbled += t.h.events[i].type == FL_EV_GARBLED;
+    FL_CHECK(garbled >= 1);
+    FL_CHECK_INT(t.h.disconnected, 0);
+    FL_CHECK_INT(fl_session_next_target(t.h.s), 4);
+end:
+    h_close(&t.h);
+}
+
 int main(void)
 {
     FL_RUN(frames_of_one_read_are_one_commit_and_one_write);
@@ -333,5 +361,6 @@ int main(void)
     FL_RUN(reset_logon_in_a_read_commits_what_came_before);
     FL_RUN(frames_after_a_disconnect_in_the_same_read_are_dropped);
     FL_RUN(a_failed_commit_names_what_the_read_rolled_back);
+    FL_RUN(garbled_bytes_inside_a_read_leave_the_frames_around_them_one_batch);
     return FL_TEST_SUMMARY();
 }
