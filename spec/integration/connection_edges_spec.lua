@@ -206,6 +206,20 @@ describe("connection edges", function()
                   "a period of 0.001 to 1e9 seconds", "a period of 0.001 to 1e9 seconds" }, errors)
   end)
 
+  it("runs timers due at the same instant in the order they were made", function()
+    local ran = {}
+    local eng, acc, ini = H.pair{ engine = { log_stderr = false }, initiator = { script = {
+      on_logon = function(s)
+        for i = 1, 6 do
+          s:after(i % 2 == 0 and 1 or 2, function() ran[#ran + 1] = i end)
+        end
+      end } } }
+    engines[#engines + 1] = eng
+    H.logon(eng, acc, ini)
+    eng:advance(2)
+    assert.same({ 2, 4, 6, 1, 3, 5 }, ran)
+  end)
+
   it("raises for a TestRequest asked for before logon", function()
     local err
     local eng, acc, ini = H.pair{ engine = { log_stderr = false }, initiator = { script = {
