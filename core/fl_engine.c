@@ -141,11 +141,11 @@ int fl_engine_advance(struct fl_engine *e, int64_t ns)
 
 /* ---- session io: the state machine's callbacks ---- */
 
-static size_t io_write(struct fl_engine_session *es, const char *p, size_t n)
+static size_t io_write(struct fl_engine_session *es, const char *p, size_t n, int at_once)
 {
     if (!es->conn)
         return 0;
-    size_t queued = fl_conn_write(es->conn, p, n);
+    size_t queued = fl_conn_write(es->conn, p, n, at_once);
     if (!es->above_watermark && queued > es->cfg.output_high_watermark) {
         es->above_watermark = 1;
         if (es->hooks.on_backpressure)
@@ -160,7 +160,7 @@ static size_t io_send(void *ctx, const char *p, size_t n)
     if (es->hooks.on_outbound)
         es->hooks.on_outbound(es->hooks.ctx, es, p, n);
     fl_engine_log_message(es, 0, p, n);
-    return io_write(es, p, n);
+    return io_write(es, p, n, 0);
 }
 
 /* A committed batch in one write. With an on_outbound hook each message goes alone: the hook
@@ -177,7 +177,9 @@ static size_t io_send_many(void *ctx, const char *p, size_t n, const size_t *len
     if (es->msg_log)
         for (size_t i = 0, off = 0; i < count; off += lens[i++])
             fl_engine_log_message(es, 0, p + off, lens[i]);
-    return io_write(es, p, n);
+    /* A batch of several is a write of its own; a lone message waits for the end of the loop
+     * iteration, where the sends a timer or the application makes one by one join it. */
+    return io_write(es, p, n, count > 1);
 }
 
 static void io_disconnect(void *ctx, const char *why)

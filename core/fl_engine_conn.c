@@ -261,11 +261,24 @@ static void on_flush_event(evutil_socket_t fd, short what, void *ctx)
     conn_flush(c);
 }
 
-size_t fl_conn_write(struct conn *c, const char *p, size_t n)
+size_t fl_conn_write(struct conn *c, const char *p, size_t n, int at_once)
 {
     if (!c->bev || c->closing)
         return 0;
     struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (at_once && c->direct && !c->flush_pending && evbuffer_get_length(out) == 0) {
+        /* Nothing is queued before it, so the bytes may go now, straight from the caller's
+         * buffer: no copy into the evbuffer. Whatever the kernel does not take (or a failure,
+         * which the flush below meets again and reports as it always does) is queued. */
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        ssize_t w = fd >= 0 ? send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) : -1;
+        if (w > 0) {
+            if ((size_t)w == n)
+                return 0;
+            p += w;
+            n -= (size_t)w;
+        }
+    }
     evbuffer_add(out, p, n);
     if (c->direct && !c->flush_pending) {
         /* Written at the end of this loop iteration (or the next one, when sent from outside

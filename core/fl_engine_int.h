@@ -122,7 +122,10 @@ int fl_conn_listen(struct fl_engine *e, struct listener *l, char *errbuf, size_t
 int fl_conn_connect(struct fl_engine_session *es);
 void fl_conn_close(struct conn *c, int flush_first, const char *why);
 void fl_conn_free(struct conn *c);
-size_t fl_conn_write(struct conn *c, const char *p, size_t n);
+/* Queues p[0..n) for the end of this loop iteration, so that the sends of one iteration leave
+ * in one writev; at_once (a committed batch, which is one write anyway) writes at once when
+ * nothing is queued before it. Returns the bytes still queued. */
+size_t fl_conn_write(struct conn *c, const char *p, size_t n, int at_once);
 size_t fl_conn_output_len(const struct conn *c);
 int fl_parse_host_port(const char *addr, char *host, size_t hostcap, int *port);
 

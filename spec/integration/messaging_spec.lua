@@ -251,6 +251,29 @@ describe("messaging", function()
     assert.same({ true, false, true, false }, events)
   end)
 
+  it("delivers a callback's burst, written at once as one batch, each once and in order", function()
+    -- (test_engine.c forces the kernel to take only part of such a write.)
+    local got, bad = 0, 0
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = { on_message = function(_, m)
+        got = got + 1
+        if m.ClOrdID ~= "P" .. got then bad = bad + 1 end
+      end } },
+      initiator = { script = { on_message = function(s, m)
+        if m:type() ~= "B" then return end
+        for i = 1, 20000 do assert(s:send(order("P" .. i))) end
+      end } },
+    }
+    H.logon(eng, acc, ini)
+    assert(acc:send{ MsgType = "B", [148] = "go" })
+    H.step_until(eng, function() return got == 20000 end, "the burst")
+    assert.equals(0, bad)
+    H.settle(eng)
+    assert.equals(20000, got)
+    assert.equals(ini:next_sender_seq(), acc:next_target_seq()) -- all it sent, nothing twice
+  end)
+
   it("returns EAGAIN past max_output_bytes for sends a callback makes in a loop", function()
     -- A callback's sends are staged and leave together when it returns: the limit counts
     -- what is staged too, or one callback could queue without bound.
