@@ -3,7 +3,8 @@
  *   2. NewOrderSingle -> ExecutionReport round trip through two engines, p50/p99;
  *   3. pipelined orders per second, the acceptor answering each, file journal sync=batch.
  * Pin both processes to one CPU for comparable numbers: `taskset -c 0 build/bench/engine`.
- * Arguments: [round trips] [pipelined orders] [bare: the TCP floor only]. */
+ * Arguments: [round trips] [pipelined orders] [bare: the TCP floor only | engines: no TCP
+ * floor]. */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -276,10 +277,11 @@ int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 20000;
     int orders = argc > 2 ? atoi(argv[2]) : 200000;
-    int bare_only = argc > 3 && strcmp(argv[3], "bare") == 0;
+    const char *only = argc > 3 ? argv[3] : "";
     signal(SIGPIPE, SIG_IGN);
-    bare_tcp(rounds);
-    if (!bare_only)
+    if (strcmp(only, "engines") != 0)
+        bare_tcp(rounds);
+    if (strcmp(only, "bare") != 0)
         engines(rounds, orders);
     return 0;
 }

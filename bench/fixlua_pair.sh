@@ -3,7 +3,8 @@
 # NewOrderSingle with an ExecutionReport built in Lua. Prints, in one run: a bare C TCP
 # ping-pong of the same size (the floor), the fixlua round trip (ping-pong) and pipelined
 # throughput with the file journal (sync=batch), and the acceptor's user-space instructions
-# per order under callgrind. Usage: bench/fixlua_pair.sh [BUILD_DIR] [ORDERS]
+# per order under callgrind, with the Lua script and with a C hook (what the engine costs
+# without Lua). Usage: bench/fixlua_pair.sh [BUILD_DIR] [ORDERS]
 set -euo pipefail
 build=${1:-build}
 orders=${2:-20000}
@@ -39,4 +40,20 @@ if command -v valgrind >/dev/null; then
   }
   a=$(ir 5000); b=$(ir 25000)
   echo "fixlua acceptor under callgrind: $(( (b - a) / 20000 )) instructions per order (NOS in, ER out, Lua script)"
+  # The same exchange with a C hook that sends the same report, its body encoded beforehand
+  # (bench/engine): what the engine itself costs, without Lua or building the report. Its
+  # acceptor is the forked child: the output file that is not the parent's.
+  floor_ir() {
+    rm -f "$FLB_DIR"/engine.*
+    $pin valgrind --tool=callgrind --callgrind-out-file="$FLB_DIR/engine.%p" \
+      "$build/bench/engine" 1 "$1" engines >/dev/null 2>&1 &
+    local parent=$!
+    wait $parent || true
+    for f in "$FLB_DIR"/engine.*; do
+      [ "$f" = "$FLB_DIR/engine.$parent" ] ||
+        grep -E '^(summary|totals):' "$f" | head -1 | awk '{print $2}'
+    done
+  }
+  a=$(floor_ir 5000); b=$(floor_ir 25000)
+  echo "engine acceptor under callgrind: $(( (b - a) / 20000 )) instructions per order (NOS in, the same ER prebuilt by a C hook)"
 fi
