@@ -282,8 +282,10 @@ static int refill_views(lua_State *L)
             vm->view_slot[level] = -1;
         }
     }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ref_view_mt);
+    int mt = lua_gettop(L);
     for (int i = 0; i < FL_LUA_VIEW_POOL; i++) {
-        vm->pool[i] = fl_lua_msg_push_view(L, vm->view_dict, vm->ref_view_mt, NULL);
+        vm->pool[i] = fl_lua_msg_push_view(L, vm->view_dict, mt, NULL);
         lua_rawseti(L, LUA_REGISTRYINDEX, vm->ref_pool[i]);
     }
     vm->pool_next = 0;

@@ -309,10 +309,10 @@ size_t fl_lua_format_number(char *dst, double v);
 int fl_lua_engine_owned(uint32_t tag);
 /* Registers the message metatable and functions into the module table at -1. May raise. */
 FL_LUA_MAY_RAISE void fl_lua_msg_open(lua_State *L);
-/* Pushes a new view of m for a callback; mt_ref is fl_lua_msg_view_mt_ref()'s. [-0,+1] may
- * raise. */
+/* Pushes a new view of m for a callback; mt_index is the (absolute) stack index of the views'
+ * metatable (fl_lua_msg_view_mt_ref()'s). [-0,+1] may raise. */
 FL_LUA_MAY_RAISE struct fl_lua_msg *fl_lua_msg_push_view(lua_State *L, struct fl_dict *dict,
-                                                         int mt_ref, const struct fl_msg *m);
+                                                         int mt_index, const struct fl_msg *m);
 /* A registry ref to the views' metatable, for fl_lua_msg_push_view(). May raise. */
 FL_LUA_MAY_RAISE int fl_lua_msg_view_mt_ref(lua_State *L);
 /* Pushes a new owned message that is a copy of m. [-0,+1] may raise. */

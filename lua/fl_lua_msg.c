@@ -112,7 +112,7 @@ static struct fl_lua_msg *push_owned(lua_State *L, struct fl_dict *dict)
     return o;
 }
 
-struct fl_lua_msg *fl_lua_msg_push_view(lua_State *L, struct fl_dict *dict, int mt_ref,
+struct fl_lua_msg *fl_lua_msg_push_view(lua_State *L, struct fl_dict *dict, int mt_index,
                                         const struct fl_msg *m)
 {
     /* A view never touches `own` (only owned messages do: msg_gc, owned_set_bytes, parse),
@@ -121,7 +121,7 @@ struct fl_lua_msg *fl_lua_msg_push_view(lua_State *L, struct fl_dict *dict, int 
     memset(o, 0, offsetof(struct fl_lua_msg, own));
     o->m = m;
     o->dict = dict;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, mt_ref);
+    lua_pushvalue(L, mt_index);
     lua_setmetatable(L, -2);
     return o;
 }
