@@ -131,6 +131,27 @@ static int add_initiator(struct fl_engine *e, const char *name, const char *send
     return fl_engine_add_session(e, &i, h, out, err, errlen);
 }
 
+/* Two engines: in ea the acceptor "exch" (EXEC, for CLIENT) on a loopback port, started; in ei
+ * the initiator "client" connecting to it, not started yet (a test may queue sends first). */
+static int open_pair(struct fl_engine **ea, struct fl_engine **ei,
+                     const struct fl_engine_hooks *ha, const struct fl_engine_hooks *hi,
+                     struct fl_engine_session **acc, struct fl_engine_session **ini)
+{
+    char err[256] = "";
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
+    a.listen = "127.0.0.1:0";
+    if (fl_engine_new(NULL, ea, err, sizeof err) != FL_OK ||
+        fl_engine_new(NULL, ei, err, sizeof err) != FL_OK ||
+        fl_engine_add_session(*ea, &a, ha, acc, err, sizeof err) != FL_OK ||
+        fl_engine_start(*ea, err, sizeof err) != FL_OK ||
+        add_initiator(*ei, "client", "CLIENT", fl_engine_session_port(*acc), hi, ini, err,
+                      sizeof err) != FL_OK) {
+        fprintf(stderr, "open_pair: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -164,16 +185,9 @@ FL_TEST(logon_and_trade_over_loopback)
     struct counters ca = {0}, ci = {0};
     char err[256];
     struct fl_engine_session *acc = NULL, *ini = NULL;
-    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
-    FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
-    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
-    a.listen = "127.0.0.1:0";
     struct fl_engine_hooks ha = hooks_for(&ca), hi = hooks_for(&ci);
-    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
-    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
+    FL_CHECK(open_pair(&ea, &ei, &ha, &hi, &acc, &ini) == 0);
     FL_CHECK(fl_engine_session_port(acc) > 0);
-    FL_CHECK(add_initiator(ei, "client", "CLIENT", fl_engine_session_port(acc), &hi, &ini, err,
-                           sizeof err) == FL_OK);
     /* queued before logon */
     const char q[] = "11=queued\00155=IBM\001";
     FL_CHECK(fl_engine_session_send(ini, "D", 1, NULL, 0, q, sizeof q - 1) == FL_OK);
@@ -260,16 +274,9 @@ FL_TEST(reconnect_after_acceptor_restart)
     struct counters ca = {0}, ci = {0};
     char err[256], listen_addr[64];
     struct fl_engine_session *acc = NULL, *ini = NULL;
-    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
-    FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
-    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
-    a.listen = "127.0.0.1:0";
     struct fl_engine_hooks ha = hooks_for(&ca), hi = hooks_for(&ci);
-    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
-    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
+    FL_CHECK(open_pair(&ea, &ei, &ha, &hi, &acc, &ini) == 0);
     int port = fl_engine_session_port(acc);
-    FL_CHECK(add_initiator(ei, "client", "CLIENT", port, &hi, &ini, err,
-                           sizeof err) == FL_OK);
     FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
     RUN_UNTIL(active(acc) && active(ini), 3000);
     FL_CHECK(active(ini));
@@ -281,6 +288,7 @@ FL_TEST(reconnect_after_acceptor_restart)
     /* and comes back on the same port: the initiator reconnects and logs on again */
     FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
     snprintf(listen_addr, sizeof listen_addr, "127.0.0.1:%d", port);
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
     a.listen = listen_addr;
     FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
     FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
@@ -517,16 +525,9 @@ FL_TEST(schedule_end_logs_out_and_resets)
     struct counters ca = {0}, ci = {0};
     char err[256];
     struct fl_engine_session *acc = NULL, *ini = NULL;
-    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
-    FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
-    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
-    a.listen = "127.0.0.1:0";
     struct fl_engine_hooks ha = hooks_for(&ca), hi = hooks_for(&ci);
     hi.on_schedule = on_schedule;
-    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
-    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
-    FL_CHECK(add_initiator(ei, "client", "CLIENT", fl_engine_session_port(acc), &hi, &ini, err,
-                           sizeof err) == FL_OK);
+    FL_CHECK(open_pair(&ea, &ei, &ha, &hi, &acc, &ini) == 0);
     FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
     RUN_UNTIL(active(acc) && active(ini), 3000);
     FL_CHECK(active(ini));
@@ -574,15 +575,8 @@ FL_TEST(burst_larger_than_socket_buffers_arrives_whole)
     struct fl_engine_session *acc = NULL, *ini = NULL;
     enum { BURST = 20000 };
     ca.burst = BURST;
-    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
-    FL_CHECK(fl_engine_new(NULL, &ei, err, sizeof err) == FL_OK);
-    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
-    a.listen = "127.0.0.1:0";
     struct fl_engine_hooks ha = hooks_for(&ca), hi = hooks_for(&ci);
-    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
-    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
-    FL_CHECK(add_initiator(ei, "client", "CLIENT", fl_engine_session_port(acc), &hi, &ini, err,
-                           sizeof err) == FL_OK);
+    FL_CHECK(open_pair(&ea, &ei, &ha, &hi, &acc, &ini) == 0);
     FL_CHECK(fl_engine_start(ei, err, sizeof err) == FL_OK);
     RUN_UNTIL(active(acc) && active(ini), 3000);
     FL_CHECK(active(acc) && active(ini));
