@@ -505,6 +505,18 @@ static void on_resend_request(struct fl_session *s, const struct inbound *in, in
                reject_text(FL_REJECT_VALUE_OUT_OF_RANGE), now);
         return;
     }
+    if ((uint64_t)begin >= s->next_sender) {
+        /* Nothing we sent lies in the range: the peer expects numbers we have not used. No
+         * SequenceReset can answer that (a GapFill may not lower a number, a Reset is for
+         * disaster recovery), so say what is wrong and stay up: our next message, numbered
+         * below what the peer expects, is then the peer's to judge. */
+        char text[128];
+        snprintf(text, sizeof text, "BeginSeqNo(7) %lld is beyond the last MsgSeqNum sent (%llu)",
+                 (long long)begin, (unsigned long long)(s->next_sender - 1));
+        fl_session_emit(s, FL_EV_RESEND_REQUEST, (uint64_t)begin, (uint64_t)end, 0, text);
+        reject(s, in, FL_REJECT_VALUE_OUT_OF_RANGE, FL_TAG_BEGIN_SEQ_NO, text, now);
+        return;
+    }
     consume(s, in);
     deliver(s, in, 1);
     fl_session_serve_resend(s, (uint64_t)begin, (uint64_t)end, now);
