@@ -303,7 +303,8 @@ void fl_session_request_disconnect(struct fl_session *s, const char *why)
 
 void fl_session_batch_begin(struct fl_session *s)
 {
-    s->depth++;
+    if (s->depth++ == 0)
+        s->batch_failed = 0;
 }
 
 int fl_session_batching(const struct fl_session *s)
@@ -397,6 +398,16 @@ static int send_lens_fit(struct fl_session *s, size_t n)
  * not hold everything it stages until the end. */
 void fl_session_flush(struct fl_session *s, int64_t now)
 {
+    if (s->batch_failed) {
+        /* An earlier commit of this batch failed and the connection is going: what was staged
+         * since (a queued message taken for a logon, a ResendRequest, what on_error sent) is
+         * dropped as that commit's was, and its numbers are rolled back with it. */
+        s->outq_head = s->outq_committed;
+        drop_stage(s);
+        s->next_sender = fl_store_next_sender(s->store);
+        s->next_target = fl_store_next_target(s->store);
+        return;
+    }
     /* Round 0 commits what the batch's caller staged; later rounds what the send hooks added. */
     for (int round = 0;; round++) {
         int rc = commit_stage(s);
@@ -433,6 +444,7 @@ void fl_session_flush(struct fl_session *s, int64_t now)
                 snprintf(text + tl, sizeof text - (size_t)tl, "; %zu message%s not sent", lost,
                          lost == 1 ? "" : "s");
             drop_stage(s);
+            s->batch_failed = 1;
             if (round == 0)
                 s->commit_failures++;
             s->next_sender = fl_store_next_sender(s->store);
@@ -473,6 +485,7 @@ void fl_session_batch_end(struct fl_session *s, int64_t now)
         s->depth--;
         drop_stage(s);
     }
+    s->batch_failed = 0; /* the batch is over: what follows (a reset on disconnect) is new */
     if (s->reset_pending) {
         /* ResetOnLogout/ResetOnDisconnect: after the batch that ended the session is durable,
          * so the old journal keeps the final Logout. */
@@ -657,12 +670,10 @@ int fl_session_reset_store(struct fl_session *s, int64_t now)
 {
     /* What the batch staged so far carries the old numbers: it belongs to the old journal, and
      * goes out before whatever the reset leads to. */
-    if (s->nstaged || s->target_dirty) {
-        unsigned failures = s->commit_failures;
+    if (s->nstaged || s->target_dirty)
         fl_session_flush(s, now);
-        if (s->commit_failures != failures)
-            return FL_EIO; /* reported, and the connection is going */
-    }
+    if (s->batch_failed)
+        return FL_EIO; /* reported, and the connection is going */
     int rc = fl_store_reset(s->store, now);
     if (rc != FL_OK) {
         char text[320];

@@ -100,6 +100,8 @@ struct fl_session {
     uint32_t ninq, inq_cap;
     size_t inq_bytes;              /* bytes of the frames held in inq */
     unsigned commit_failures;      /* batches whose first commit failed (fl_session_send) */
+    int batch_failed;              /* a commit of the current batch failed: nothing more of
+                                    * it may leave (cleared when the outermost one ends) */
 
     /* Application messages waiting for logon. */
     struct queued_out *outq;

@@ -181,12 +181,10 @@ void fl_session_serve_resend(struct fl_session *s, uint64_t begin, uint64_t end,
 {
     /* The replay reads the store, and "up to the last" means every number sent so far: what this
      * batch staged is committed (and sent, ahead of the replay) first. */
-    if (s->nstaged || s->target_dirty) {
-        unsigned failures = s->commit_failures;
+    if (s->nstaged || s->target_dirty)
         fl_session_flush(s, now);
-        if (s->commit_failures != failures)
-            return; /* reported, and the connection is going */
-    }
+    if (s->batch_failed)
+        return; /* reported, and the connection is going */
     uint64_t last = fl_store_next_sender(s->store) - 1;
     if (end == 0 || (s->version <= FL_FIX_41 && end >= INFINITY_40) || end > last)
         end = last;

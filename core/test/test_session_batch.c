@@ -102,13 +102,15 @@ static void bt_deliver(void *ctx, const struct fl_msg *m, int is_admin)
         t->lens_match = 0; /* shows up as a failed check */
 }
 
-/* A logged-on acceptor over a counting store, with send_many when `many` is set. */
-static int bt_open(struct batch_test *t, int many)
+/* A logged-on acceptor over a counting store, with send_many when `many` is set; `connect`
+ * 0 leaves it before the connection, configured (NextExpectedMsgSeqNum on for `next_expected`). */
+static int bt_open_with(struct batch_test *t, int many, int connect, int next_expected)
 {
     memset(t, 0, sizeof *t);
     struct harness *h = &t->h;
     h->now = H_T0;
     h->cfg = h_config(FL_ROLE_ACCEPTOR, "FIX.4.4");
+    h->cfg.send_next_expected = next_expected;
     h->begin_string = h->cfg.begin_string;
     h->peer_seq = 1;
     fl_msg_init(&h->parsed);
@@ -131,9 +133,16 @@ static int bt_open(struct batch_test *t, int many)
         fprintf(stderr, "session: %s\n", err);
         return -1;
     }
+    if (!connect)
+        return 0;
     fl_session_on_connect(h->s, h->now);
     h_in(h, "35=A|34=1|52=NOW|98=0|108=30");
     return fl_session_state(h->s) == FL_STATE_ACTIVE ? 0 : -1;
+}
+
+static int bt_open(struct batch_test *t, int many)
+{
+    return bt_open_with(t, many, 1, 0);
 }
 
 /* Appends the frame of `spec` to the next read. */
@@ -352,6 +361,63 @@ end:
     h_close(&t.h);
 }
 
+/* A commit refused in the middle of a read (the one serve_resend makes before it reads the
+ * journal) drops the read's batch whole: the ResendRequest the gap behind it would have sent,
+ * staged after the failure, does not leave either. */
+FL_TEST(after_a_failed_commit_inside_a_read_nothing_of_the_read_leaves)
+{
+    static struct batch_test t;
+    FL_CHECK(bt_open(&t, 1) == 0);
+    int frames = t.h.nframes;
+    FL_CHECK(add_orders(&t, 2, 1));
+    FL_CHECK(add_frame(&t, "35=2|34=4|52=NOW|7=1|16=0")); /* ahead of 3 */
+    t.store->fail = 1;
+    FL_CHECK(feed_read(&t));
+    FL_CHECK_INT(t.h.disconnected, 1);
+    FL_CHECK_INT(t.h.nframes - frames, 0);
+    FL_CHECK(h_has_event(&t.h, FL_EV_ERROR));
+    FL_CHECK_INT(fl_session_next_sender(t.h.s), 2);
+    FL_CHECK_INT(fl_session_next_target(t.h.s), 2);
+end:
+    h_close(&t.h);
+}
+
+/* The peer's Logon asks (789) for what we sent before, which makes us commit our Logon answer
+ * before replaying; that commit fails. A message the application queued while disconnected
+ * does not leave on this connection, which never got our Logon: it stays queued for the next. */
+FL_TEST(a_failed_logon_commit_keeps_queued_messages_queued)
+{
+    static struct batch_test t;
+    FL_CHECK(bt_open_with(&t, 1, 1, 1) == 0);
+    const char body[] = "11=x\00155=IBM\001";
+    FL_CHECK(fl_session_send(t.h.s, "D", 1, NULL, 0, body, sizeof body - 1, t.h.now) == FL_OK);
+    fl_session_on_disconnect(t.h.s, t.h.now);
+    FL_CHECK(fl_session_send(t.h.s, "D", 1, NULL, 0, body, sizeof body - 1, t.h.now) == FL_OK);
+    FL_CHECK_INT(fl_session_outbound_queued(t.h.s), 1);
+    fl_session_on_connect(t.h.s, t.h.now);
+    int frames = t.h.nframes;
+    FL_CHECK(add_frame(&t, "35=A|34=2|52=NOW|98=0|108=30|789=2"));
+    t.store->fail = 1;
+    FL_CHECK(feed_read(&t));
+    FL_CHECK_INT(t.h.disconnected, 1);
+    FL_CHECK_INT(t.h.nframes - frames, 0);
+    FL_CHECK_INT(fl_session_outbound_queued(t.h.s), 1);
+    FL_CHECK_INT(fl_session_next_sender(t.h.s), 3);
+    /* the next connection logs on, replays the first order and then sends the queued one */
+    fl_session_on_connect(t.h.s, t.h.now);
+    frames = t.h.nframes;
+    FL_CHECK(add_frame(&t, "35=A|34=2|52=NOW|98=0|108=30|789=2"));
+    FL_CHECK(feed_read(&t));
+    FL_CHECK_INT(fl_session_state(t.h.s), FL_STATE_ACTIVE);
+    FL_CHECK_INT(fl_session_outbound_queued(t.h.s), 0);
+    FL_CHECK(STR_EQ(h_get(&t.h, frames, FL_TAG_MSG_TYPE), "A"));
+    FL_CHECK(STR_EQ(h_get(&t.h, -1, FL_TAG_MSG_TYPE), "D"));
+    FL_CHECK(STR_EQ(h_get(&t.h, -1, FL_TAG_POSS_DUP_FLAG), ""));
+    FL_CHECK_INT(fl_session_next_sender(t.h.s), 5); /* Logon 3, the queued order 4 */
+end:
+    h_close(&t.h);
+}
+
 int main(void)
 {
     FL_RUN(frames_of_one_read_are_one_commit_and_one_write);
@@ -362,5 +428,7 @@ int main(void)
     FL_RUN(frames_after_a_disconnect_in_the_same_read_are_dropped);
     FL_RUN(a_failed_commit_names_what_the_read_rolled_back);
     FL_RUN(garbled_bytes_inside_a_read_leave_the_frames_around_them_one_batch);
+    FL_RUN(after_a_failed_commit_inside_a_read_nothing_of_the_read_leaves);
+    FL_RUN(a_failed_logon_commit_keeps_queued_messages_queued);
     return FL_TEST_SUMMARY();
 }
