@@ -25,6 +25,8 @@
 
 /* How long a closing connection may take to flush its output. */
 #define CLOSE_FLUSH_NS (2 * INT64_C(1000000000))
+/* How long a closed connection waits for the peer to close its side after ours was shut down. */
+#define CLOSE_LINGER_NS (2 * INT64_C(1000000000))
 /* Bytes an accepted connection may send before its first frame is complete. */
 #define MAX_UNROUTED_BYTES (64u * 1024u)
 /* An accepted connection must route (its first Logon names a session) within a time, and only
@@ -190,6 +192,29 @@ static void close_now_timer(void *ctx, uint64_t id)
     fl_conn_free(c);
 }
 
+static void close_soon(struct conn *c, int64_t delay)
+{
+    fl_engine_timer_cancel(c->e, c->close_timer);
+    c->close_timer = fl_engine_timer_add(c->e, delay, 0, close_now_timer, c);
+}
+
+/* Everything queued is written: the connection may end. Closing a socket whose peer's bytes
+ * are still unread makes the kernel answer with a reset, which can overtake and destroy what we
+ * wrote last (a Logout and its reason, while the peer was still sending). So a plain socket is
+ * shut down for writing, which sends our end of stream after the data, and what the peer still
+ * sends is read and dropped until it closes too, or CLOSE_LINGER_NS pass. */
+static void close_when_written(struct conn *c)
+{
+    evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+    if (c->direct && c->read_ev && fd >= 0 && !c->lingering && shutdown(fd, SHUT_WR) == 0 &&
+        event_add(c->read_ev, NULL) == 0) {
+        c->lingering = 1;
+        close_soon(c, CLOSE_LINGER_NS);
+        return;
+    }
+    close_soon(c, 0);
+}
+
 void fl_conn_close(struct conn *c, int flush_first, const char *why)
 {
     if (c->closing)
@@ -204,10 +229,12 @@ void fl_conn_close(struct conn *c, int flush_first, const char *why)
     }
     detach_session(c, why ? why : "closed");
     /* Freed from a timer, never from inside this call: callers may still be on its stack. */
-    int64_t delay = flush_first && c->bev && evbuffer_get_length(bufferevent_get_output(c->bev))
-                        ? CLOSE_FLUSH_NS
-                        : 0;
-    c->close_timer = fl_engine_timer_add(c->e, delay, 0, close_now_timer, c);
+    if (!flush_first || !c->bev)
+        close_soon(c, 0);
+    else if (evbuffer_get_length(bufferevent_get_output(c->bev)))
+        close_soon(c, CLOSE_FLUSH_NS); /* on_write() goes on once it is written */
+    else
+        close_when_written(c);
 }
 
 /* Some of the output was written: the application hears when the queue is down to half its
@@ -424,6 +451,16 @@ static void on_direct_read(evutil_socket_t fd, short what, void *ctx)
 {
     struct conn *c = ctx;
     (void)what;
+    if (c->lingering) {
+        char sink[4096];
+        ssize_t r = recv(fd, sink, sizeof sink, 0);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            /* The peer closed too (or the connection failed): nothing more to wait for. */
+            event_del(c->read_ev);
+            close_soon(c, 0);
+        }
+        return;
+    }
     if (c->closing)
         return;
     if (c->in_cap - c->in_len < DIRECT_READ_MIN) {
@@ -471,10 +508,8 @@ static void on_write(struct bufferevent *bev, void *ctx)
     struct conn *c = ctx;
     (void)bev;
     if (c->closing) {
-        if (fl_conn_output_len(c) == 0) {
-            fl_engine_timer_cancel(c->e, c->close_timer);
-            c->close_timer = fl_engine_timer_add(c->e, 0, 0, close_now_timer, c);
-        }
+        if (fl_conn_output_len(c) == 0 && !c->lingering)
+            close_when_written(c);
         return;
     }
     if (c->direct && fl_conn_output_len(c) == 0)

@@ -37,6 +37,7 @@ struct conn {
     uint64_t route_timer;  /* accepted: the first Logon must come before it fires */
     int unrouted;          /* accepted, no session yet: counted in the engine's unrouted */
     int direct;          /* plain socket: we write ourselves, write interest only on backlog */
+    int lingering;       /* closing: our side is shut down, the peer's bytes are read and dropped */
     int flush_pending;
     struct event *flush_ev;
     struct event *read_ev;  /* direct: reads with recv() into `in`, not the bufferevent's */

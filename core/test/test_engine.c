@@ -14,6 +14,7 @@
 
 #include <event2/bufferevent.h>
 
+#include "fl_builder.h"
 #include "fl_engine.h"
 #include "fl_engine_int.h" /* the reader's buffer */
 
@@ -606,6 +607,95 @@ end:
     fl_engine_free(ea);
 }
 
+/* A FIX.4.4 frame from CLIENT to EXEC with SendingTime now, into dst (at least 512 bytes). */
+static size_t client_frame(char *dst, const char *type, int seq, const char *body)
+{
+    struct fl_builder b;
+    fl_builder_init(&b);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const char *out = NULL;
+    size_t n = 0;
+    if (fl_builder_begin(&b, "FIX.4.4", type, strlen(type)) == FL_OK) {
+        fl_builder_add_int(&b, 34, seq);
+        fl_builder_add_cstr(&b, 49, "CLIENT");
+        fl_builder_add_utc_timestamp(&b, 52, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, 3);
+        fl_builder_add_cstr(&b, 56, "EXEC");
+        fl_builder_add_raw(&b, body, strlen(body));
+        if (fl_builder_finish(&b, &out, &n) != FL_OK || n > 512)
+            n = 0;
+        else
+            memcpy(dst, out, n);
+    }
+    fl_builder_release(&b);
+    return n;
+}
+
+/* Runs ea while reading fd into buf (up to cap): returns what the last recv() said once the
+ * peer ended the stream (0: a clean end, -1: an error, errno set), or -2 after `ms`. */
+static ssize_t read_until_end(struct fl_engine *ea, int fd, char *buf, size_t cap, size_t *len,
+                              int ms)
+{
+    int64_t until = mono_ms() + ms;
+    while (mono_ms() < until) {
+        int rc = fl_engine_run_once(ea, 0);
+        (void)rc;
+        ssize_t r = recv(fd, buf + *len, cap - 1 - *len, MSG_DONTWAIT);
+        if (r > 0) {
+            *len += (size_t)r;
+            buf[*len] = 0;
+        } else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            return r;
+        }
+    }
+    return -2;
+}
+
+/* A Logout sent while the peer is still sending ends the connection cleanly: our side is shut
+ * down after the Logout and the peer's bytes are read and dropped, where closing with them
+ * unread would make the kernel reset the connection (and a reset can destroy the Logout). */
+FL_TEST(logout_to_a_peer_still_sending_ends_without_a_reset)
+{
+    struct fl_engine *ea = NULL, *ei = NULL;
+    struct counters ca = {0};
+    char err[256], frame[512], got[8192];
+    struct fl_engine_session *acc = NULL;
+    int fd = -1;
+    char *junk = NULL;
+    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
+    a.listen = "127.0.0.1:0";
+    struct fl_engine_hooks ha = hooks_for(&ca);
+    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
+    fd = silent_connect(fl_engine_session_port(acc));
+    FL_CHECK(fd >= 0);
+    size_t n = client_frame(frame, "A", 1, "98=0\001108=30\001");
+    FL_CHECK(n > 0 && send(fd, frame, n, 0) == (ssize_t)n);
+    RUN_UNTIL(active(acc), 3000);
+    FL_CHECK(active(acc));
+    /* MsgSeqNum 1 again, without PossDupFlag: Logout and disconnect; 256 KB behind it that
+     * the engine never reads as FIX. */
+    n = client_frame(frame, "0", 1, "");
+    FL_CHECK(n > 0 && send(fd, frame, n, 0) == (ssize_t)n);
+    size_t junk_len = 256 * 1024;
+    junk = malloc(junk_len);
+    FL_CHECK(junk != NULL);
+    memset(junk, 'x', junk_len);
+    FL_CHECK(send(fd, junk, junk_len, MSG_DONTWAIT) > 0);
+    size_t len = 0;
+    ssize_t last = read_until_end(ea, fd, got, sizeof got, &len, 5000);
+    FL_CHECK(strstr(got, "\00135=5\001") != NULL);
+    FL_CHECK(strstr(got, "MsgSeqNum too low") != NULL);
+    FL_CHECK_INT(last, 0); /* our end of stream, not ECONNRESET */
+end:
+    free(junk);
+    if (fd >= 0)
+        close(fd);
+    fl_engine_free(ea);
+    (void)ei;
+}
+
 int main(int argc, char **argv)
 {
     FL_TEST_MAIN_BEGIN(argc, argv);
@@ -619,5 +709,6 @@ int main(int argc, char **argv)
     FL_RUN(silent_connections_are_dropped_and_bounded);
     FL_RUN(schedule_end_logs_out_and_resets);
     FL_RUN(burst_larger_than_socket_buffers_arrives_whole);
+    FL_RUN(logout_to_a_peer_still_sending_ends_without_a_reset);
     return FL_TEST_SUMMARY();
 }
