@@ -973,8 +973,10 @@ int fl_session_send(struct fl_session *s, const char *type, size_t tl, const cha
     if (!type || tl == 0 || memchr(type, SOH, tl) || check_encoded_fields(extra, el) != FL_OK ||
         check_encoded_fields(body, bl) != FL_OK)
         return FL_EINVAL;
+    /* After a failed commit the batch, and the connection, are going: what the application
+     * sends now (from on_error, say) waits for the next logon like a send while disconnected. */
     int ready = (s->state == FL_STATE_ACTIVE || s->state == FL_STATE_RESENDING) && !s->serving &&
-                s->noutq == s->outq_head;
+                s->noutq == s->outq_head && !s->batch_failed;
     /* Admin messages are never queued: they belong to the current connection. */
     if (!ready && !fl_msg_type_is_admin(type, tl)) {
         /* What could never be built at logon is refused now, as it would be when logged on. */
@@ -984,6 +986,8 @@ int fl_session_send(struct fl_session *s, const char *type, size_t tl, const cha
     }
     if (!fl_session_is_logged_on(s) && s->state != FL_STATE_CONNECTED)
         return FL_ESTATE;
+    if (s->batch_failed)
+        return FL_EIO; /* an admin message belongs to this connection, which is going */
     /* A send that commits its own batch learns whether the commit held: a message that was
      * never stored never leaves, and the caller hears FL_EIO rather than FL_OK. (Inside a
      * callback's batch the commit comes later: a failure there ends the connection.) */

@@ -488,6 +488,24 @@ static void on_test_request(struct fl_session *s, const struct inbound *in, int6
     fl_session_send_heartbeat(s, id, n, now);
 }
 
+/* A ResendRequest that begins past the last number sent asks for messages never sent: the peer
+ * expects numbers we have not used. No SequenceReset can answer that (a GapFill may not lower a
+ * number, a Reset is for disaster recovery), so it is rejected, saying what is wrong, and the
+ * session stays up: our next message, numbered below what the peer expects, is the peer's to
+ * judge. 1 when it was rejected. */
+static int reject_resend_beyond_last(struct fl_session *s, const struct inbound *in,
+                                     int64_t begin, int64_t end, int64_t now)
+{
+    if ((uint64_t)begin < s->next_sender)
+        return 0;
+    char text[128];
+    snprintf(text, sizeof text, "BeginSeqNo(7) %lld is beyond the last MsgSeqNum sent (%llu)",
+             (long long)begin, (unsigned long long)(s->next_sender - 1));
+    fl_session_emit(s, FL_EV_RESEND_REQUEST, (uint64_t)begin, (uint64_t)end, 0, text);
+    reject(s, in, FL_REJECT_VALUE_OUT_OF_RANGE, FL_TAG_BEGIN_SEQ_NO, text, now);
+    return 1;
+}
+
 static void on_resend_request(struct fl_session *s, const struct inbound *in, int64_t now)
 {
     int64_t begin, end;
@@ -505,18 +523,8 @@ static void on_resend_request(struct fl_session *s, const struct inbound *in, in
                reject_text(FL_REJECT_VALUE_OUT_OF_RANGE), now);
         return;
     }
-    if ((uint64_t)begin >= s->next_sender) {
-        /* Nothing we sent lies in the range: the peer expects numbers we have not used. No
-         * SequenceReset can answer that (a GapFill may not lower a number, a Reset is for
-         * disaster recovery), so say what is wrong and stay up: our next message, numbered
-         * below what the peer expects, is then the peer's to judge. */
-        char text[128];
-        snprintf(text, sizeof text, "BeginSeqNo(7) %lld is beyond the last MsgSeqNum sent (%llu)",
-                 (long long)begin, (unsigned long long)(s->next_sender - 1));
-        fl_session_emit(s, FL_EV_RESEND_REQUEST, (uint64_t)begin, (uint64_t)end, 0, text);
-        reject(s, in, FL_REJECT_VALUE_OUT_OF_RANGE, FL_TAG_BEGIN_SEQ_NO, text, now);
+    if (reject_resend_beyond_last(s, in, begin, end, now))
         return;
-    }
     consume(s, in);
     deliver(s, in, 1);
     fl_session_serve_resend(s, (uint64_t)begin, (uint64_t)end, now);
@@ -925,7 +933,13 @@ static void process(struct fl_session *s, struct fl_msg *m, int from_queue, int6
         return;
     }
     if (is_type(&in, '2') && from_queue) {
-        consume(s, &in); /* served when it arrived ahead of sequence */
+        /* Served when it arrived ahead of sequence; one that asked for numbers never sent is
+         * rejected now, in sequence, as it would have been had it come in order. */
+        int64_t b, e;
+        if (fl_msg_get_int(m, FL_TAG_BEGIN_SEQ_NO, &b) != FL_OK ||
+            fl_msg_get_int(m, FL_TAG_END_SEQ_NO, &e) != FL_OK || b < 1 ||
+            !reject_resend_beyond_last(s, &in, b, e, now))
+            consume(s, &in);
         check_resend_progress(s, now);
         return;
     }

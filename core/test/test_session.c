@@ -781,6 +781,29 @@ end:
     h_close(&h);
 }
 
+/* 8: a ResendRequest that begins past our last number, ahead of sequence, is served at once
+ * (nothing to serve) and rejected once the gap before it closes, as it is in sequence. */
+FL_TEST(t8_resend_request_beyond_last_sent_ahead_of_sequence)
+{
+    struct harness h;
+    FL_CHECK(h_logged_on_acceptor(&h, "FIX.4.4") == 0);
+    int before = h.nframes;
+    h_in(&h, "35=2|34=3|52=NOW|7=5|16=0"); /* ahead of 2; we have sent only 1 */
+    FL_CHECK_INT(h.nframes - before, 1);   /* our ResendRequest for 2 (our number 2) */
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "2"));
+    h_in(&h, "35=0|34=2|52=NOW");
+    FL_CHECK_INT(h.nframes - before, 2);
+    FL_CHECK(STR_EQ(h_get(&h, -1, 35), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 45), "3"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 371), "7"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 373), "5"));
+    FL_CHECK(STR_EQ(h_get(&h, -1, 58), "BeginSeqNo(7) 5 is beyond the last MsgSeqNum sent (2)"));
+    FL_CHECK_INT(fl_session_next_target(h.s), 4);
+    FL_CHECK_INT(fl_session_state(h.s), FL_STATE_ACTIVE);
+end:
+    h_close(&h);
+}
+
 /* 10: SequenceReset-GapFill with NewSeqNo greater, equal and lower. */
 FL_TEST(t10_gap_fill_new_seq_no_greater_equal_lower)
 {
@@ -1712,6 +1735,7 @@ int main(int argc, char **argv)
     FL_RUN(t8_should_replay_false_gap_fills);
     FL_RUN(t8_resend_request_policy);
     FL_RUN(t8_resend_infinity_999999);
+    FL_RUN(t8_resend_request_beyond_last_sent_ahead_of_sequence);
     FL_RUN(t10_gap_fill_new_seq_no_greater_equal_lower);
     FL_RUN(t11_sequence_reset_reset_mode);
     FL_RUN(t13_logout_initiated_and_received);

@@ -102,6 +102,20 @@ static void bt_deliver(void *ctx, const struct fl_msg *m, int is_admin)
         t->lens_match = 0; /* shows up as a failed check */
 }
 
+/* What the session's events do in a test: besides the harness's record, an order sent from
+ * the first error (as a script's on_error may), its result kept in error_send_rc. */
+static int send_on_error, error_send_rc;
+static void bt_event(void *ctx, const struct fl_session_event *ev)
+{
+    struct batch_test *t = ctx;
+    h_event_cb(ctx, ev);
+    if (send_on_error && ev->type == FL_EV_ERROR) {
+        send_on_error = 0;
+        const char body[] = "11=late\00155=IBM\001";
+        error_send_rc = fl_session_send(t->h.s, "D", 1, NULL, 0, body, sizeof body - 1, t->h.now);
+    }
+}
+
 /* A logged-on acceptor over a counting store, with send_many when `many` is set; `connect`
  * 0 leaves it before the connection, configured (NextExpectedMsgSeqNum on for `next_expected`). */
 static int bt_open_with(struct batch_test *t, int many, int connect, int next_expected)
@@ -125,7 +139,7 @@ static int bt_open_with(struct batch_test *t, int many, int connect, int next_ex
     }
     h->store = &t->store->base;
     struct fl_session_io io = {.ctx = t, .send = h_send, .send_many = many ? bt_send_many : NULL,
-                               .disconnect = h_disconnect, .event = h_event_cb,
+                               .disconnect = h_disconnect, .event = bt_event,
                                .deliver = bt_deliver, .validate_logon = h_validate,
                                .should_replay = h_should_replay, .resend_request = h_resend};
     char err[128];
@@ -418,6 +432,34 @@ end:
     h_close(&t.h);
 }
 
+/* An order the application sends from the error of a failed commit (the connection is going)
+ * is queued for the next logon, not dropped with the batch. */
+FL_TEST(a_send_from_the_error_of_a_failed_commit_waits_for_the_next_logon)
+{
+    static struct batch_test t;
+    FL_CHECK(bt_open(&t, 1) == 0);
+    int frames = t.h.nframes;
+    FL_CHECK(add_orders(&t, 2, 1));
+    FL_CHECK(add_frame(&t, "35=2|34=4|52=NOW|7=1|16=0"));
+    t.store->fail = 1;
+    send_on_error = 1;
+    error_send_rc = -100;
+    FL_CHECK(feed_read(&t));
+    FL_CHECK_INT(error_send_rc, FL_OK);
+    FL_CHECK_INT(t.h.disconnected, 1);
+    FL_CHECK_INT(t.h.nframes - frames, 0);
+    FL_CHECK_INT(fl_session_outbound_queued(t.h.s), 1);
+    fl_session_on_connect(t.h.s, t.h.now);
+    FL_CHECK(add_frame(&t, "35=A|34=2|52=NOW|98=0|108=30"));
+    FL_CHECK(feed_read(&t));
+    FL_CHECK_INT(fl_session_state(t.h.s), FL_STATE_ACTIVE);
+    FL_CHECK_INT(fl_session_outbound_queued(t.h.s), 0);
+    FL_CHECK(STR_EQ(h_get(&t.h, -1, TAG_CL_ORD_ID), "late"));
+end:
+    send_on_error = 0;
+    h_close(&t.h);
+}
+
 int main(void)
 {
     FL_RUN(frames_of_one_read_are_one_commit_and_one_write);
@@ -430,5 +472,6 @@ int main(void)
     FL_RUN(garbled_bytes_inside_a_read_leave_the_frames_around_them_one_batch);
     FL_RUN(after_a_failed_commit_inside_a_read_nothing_of_the_read_leaves);
     FL_RUN(a_failed_logon_commit_keeps_queued_messages_queued);
+    FL_RUN(a_send_from_the_error_of_a_failed_commit_waits_for_the_next_logon);
     return FL_TEST_SUMMARY();
 }
