@@ -375,6 +375,16 @@ end:
     h_close(&t.h);
 }
 
+/* One read whose commit fails part-way: an order, then a ResendRequest ahead of sequence (3 is
+ * missing), whose replay commits the order's report first, and that commit is refused. */
+static int feed_read_failing_mid_batch(struct batch_test *t)
+{
+    if (!add_orders(t, 2, 1) || !add_frame(t, "35=2|34=4|52=NOW|7=1|16=0"))
+        return 0;
+    t->store->fail = 1;
+    return feed_read(t);
+}
+
 /* A commit refused in the middle of a read (the one serve_resend makes before it reads the
  * journal) drops the read's batch whole: the ResendRequest the gap behind it would have sent,
  * staged after the failure, does not leave either. */
@@ -383,10 +393,7 @@ FL_TEST(after_a_failed_commit_inside_a_read_nothing_of_the_read_leaves)
     static struct batch_test t;
     FL_CHECK(bt_open(&t, 1) == 0);
     int frames = t.h.nframes;
-    FL_CHECK(add_orders(&t, 2, 1));
-    FL_CHECK(add_frame(&t, "35=2|34=4|52=NOW|7=1|16=0")); /* ahead of 3 */
-    t.store->fail = 1;
-    FL_CHECK(feed_read(&t));
+    FL_CHECK(feed_read_failing_mid_batch(&t));
     FL_CHECK_INT(t.h.disconnected, 1);
     FL_CHECK_INT(t.h.nframes - frames, 0);
     FL_CHECK(h_has_event(&t.h, FL_EV_ERROR));
@@ -439,12 +446,9 @@ FL_TEST(a_send_from_the_error_of_a_failed_commit_waits_for_the_next_logon)
     static struct batch_test t;
     FL_CHECK(bt_open(&t, 1) == 0);
     int frames = t.h.nframes;
-    FL_CHECK(add_orders(&t, 2, 1));
-    FL_CHECK(add_frame(&t, "35=2|34=4|52=NOW|7=1|16=0"));
-    t.store->fail = 1;
     send_on_error = 1;
     error_send_rc = -100;
-    FL_CHECK(feed_read(&t));
+    FL_CHECK(feed_read_failing_mid_batch(&t));
     FL_CHECK_INT(error_send_rc, FL_OK);
     FL_CHECK_INT(t.h.disconnected, 1);
     FL_CHECK_INT(t.h.nframes - frames, 0);
