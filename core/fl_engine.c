@@ -839,6 +839,11 @@ void fl_engine_check_shutdown_done(struct fl_engine *e)
     for (size_t i = 0; i < e->nsessions; i++)
         if (e->sessions[i]->conn)
             return;
+    /* ... nor a connection still writing its last bytes or waiting for the peer to close
+     * (the grace period bounds both). */
+    for (struct conn *c = e->conns; c; c = c->next)
+        if (c->closing)
+            return;
     fl_engine_stop(e);
 }
 

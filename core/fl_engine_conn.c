@@ -187,9 +187,11 @@ static void detach_session(struct conn *c, const char *why)
 static void close_now_timer(void *ctx, uint64_t id)
 {
     struct conn *c = ctx;
+    struct fl_engine *e = c->e;
     (void)id;
     c->close_timer = 0;
     fl_conn_free(c);
+    fl_engine_check_shutdown_done(e); /* a shutdown may have waited for this one */
 }
 
 static void close_soon(struct conn *c, int64_t delay)

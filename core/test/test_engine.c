@@ -658,7 +658,7 @@ FL_TEST(logout_to_a_peer_still_sending_ends_without_a_reset)
 {
     struct fl_engine *ea = NULL, *ei = NULL;
     struct counters ca = {0};
-    char err[256], frame[512], got[8192];
+    char err[256], frame[512], got[8192] = "";
     struct fl_engine_session *acc = NULL;
     int fd = -1;
     char *junk = NULL;
@@ -696,6 +696,65 @@ end:
     (void)ei;
 }
 
+/* A shutdown waits for its connections to end cleanly: after the logout, the engine stops only
+ * once the peer has closed too (or the grace period is over), so the socket is never closed
+ * with the peer's bytes unread (a reset). */
+FL_TEST(shutdown_waits_for_the_peer_to_close)
+{
+    struct fl_engine *ea = NULL, *ei = NULL;
+    struct counters ca = {0};
+    char err[256], frame[512], got[8192] = "";
+    struct fl_engine_session *acc = NULL;
+    int fd = -1;
+    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
+    a.listen = "127.0.0.1:0";
+    struct fl_engine_hooks ha = hooks_for(&ca);
+    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
+    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
+    fd = silent_connect(fl_engine_session_port(acc));
+    FL_CHECK(fd >= 0);
+    size_t n = client_frame(frame, "A", 1, "98=0\001108=30\001");
+    FL_CHECK(n > 0 && send(fd, frame, n, 0) == (ssize_t)n);
+    RUN_UNTIL(active(acc), 3000);
+    FL_CHECK(active(acc));
+    fl_engine_shutdown(ea, 10000);
+    size_t len = 0;
+    int64_t until = mono_ms() + 3000;
+    while (!strstr(got, "\00135=5\001") && mono_ms() < until) {
+        int rc = fl_engine_run_once(ea, 0);
+        (void)rc;
+        ssize_t r = recv(fd, got + len, sizeof got - 1 - len, MSG_DONTWAIT);
+        if (r > 0)
+            got[len += (size_t)r] = 0;
+    }
+    FL_CHECK(strstr(got, "\00135=5\001") != NULL);
+    /* our answer to their Logout, and the peer keeps its side open a while */
+    n = client_frame(frame, "5", 2, "");
+    FL_CHECK(n > 0 && send(fd, frame, n, 0) == (ssize_t)n);
+    until = mono_ms() + 300;
+    while (mono_ms() < until) {
+        int rc = fl_engine_run_once(ea, 0);
+        (void)rc;
+    }
+    FL_CHECK(!fl_engine_stopped(ea));
+    FL_CHECK(fl_engine_session_fsm(acc) &&
+             fl_session_state(fl_engine_session_fsm(acc)) == FL_STATE_DISCONNECTED);
+    close(fd);
+    fd = -1;
+    until = mono_ms() + 3000;
+    while (!fl_engine_stopped(ea) && mono_ms() < until) {
+        int rc = fl_engine_run_once(ea, 0);
+        (void)rc;
+    }
+    FL_CHECK(fl_engine_stopped(ea));
+end:
+    if (fd >= 0)
+        close(fd);
+    fl_engine_free(ea);
+    (void)ei;
+}
+
 int main(int argc, char **argv)
 {
     FL_TEST_MAIN_BEGIN(argc, argv);
@@ -710,5 +769,6 @@ int main(int argc, char **argv)
     FL_RUN(schedule_end_logs_out_and_resets);
     FL_RUN(burst_larger_than_socket_buffers_arrives_whole);
     FL_RUN(logout_to_a_peer_still_sending_ends_without_a_reset);
+    FL_RUN(shutdown_waits_for_the_peer_to_close);
     return FL_TEST_SUMMARY();
 }
