@@ -186,8 +186,9 @@ void fl_session_on_writable(struct fl_session *s, int64_t now);
 /* Sends an application (or admin) message. `body` holds encoded "tag=value<SOH>" fields after
  * the header; `extra_header` optional header fields (OnBehalfOfCompID...), may be NULL. The
  * session adds BeginString, BodyLength, MsgType, CompIDs, MsgSeqNum, SendingTime and CheckSum.
- * Before logon (or during a resend) the message is queued and sent after it. Returns FL_OK,
- * FL_EAGAIN (queue full), FL_EINVAL (bad fields), FL_EIO (store failure). */
+ * Before logon (or during a resend, or after a failed commit while the connection ends) an
+ * application message is queued and sent after the next logon. Returns FL_OK, FL_EAGAIN (queue
+ * full), FL_EINVAL (bad fields), FL_EIO (store failure). */
 FL_MUST_CHECK int fl_session_send(struct fl_session *s, const char *msg_type, size_t type_len,
                                   const char *extra_header, size_t extra_len, const char *body,
                                   size_t body_len, int64_t now);
