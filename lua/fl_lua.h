@@ -296,6 +296,8 @@ int32_t fl_lua_fast_field(const struct fl_lua_msg *o, uint32_t tag, const struct
 int32_t fl_lua_fast_field_again(const struct fl_lua_msg *o, uint32_t tag,
                                 const struct fl_lua_ctx *names, const char **p, const char *prev,
                                 size_t prev_len);
+const char *fl_lua_fast_enum_name(const struct fl_lua_ctx *names, uint32_t tag, const char *p,
+                                  size_t n);
 int32_t fl_lua_fast_number(const struct fl_lua_msg *o, uint32_t tag, const struct fl_lua_ctx *names,
                            int32_t kind, double *out, const char **p);
 /* A Lua number as a FIX value: integers plain, else the shortest decimal that reads back the

@@ -699,6 +699,15 @@ int32_t fl_lua_fast_field_again(const struct fl_lua_msg *o, uint32_t tag,
     return n;
 }
 
+/* FFI, for msg:enum() in lua/fixlua/fast.lua: the name the state's dictionary gives value
+ * p[0..n) of field `tag`, or NULL when it lists none. The name lives as long as the dictionary,
+ * which the state holds. */
+const char *fl_lua_fast_enum_name(const struct fl_lua_ctx *names, uint32_t tag, const char *p,
+                                  size_t n)
+{
+    return names->dict ? fl_dict_enum_name(fl_dict_field_by_tag(names->dict, tag), p, n) : NULL;
+}
+
 /* FFI, for msg:int() (kind 0) and msg:decimal() (kind 1) in lua/fixlua/fast.lua: the value of
  * field `tag` parsed into *out, its bytes in *p, their length returned; -1 to -3 as
  * fl_lua_fast_field(), -4 when the value is not a valid number (the C method reports it). The
@@ -1426,8 +1435,8 @@ void fl_lua_msg_open(lua_State *L)
     lua_pushvalue(L, -1);
     lua_setfield(L, mt, "__index");
     /* What lua/fixlua/fast.lua needs to put its compiled readers in front (init.lua takes it
-     * out of the module table): M._fast_message = {mt, methods, index, field, number, ctx,
-     * resolve, view_mt}. */
+     * out of the module table): M._fast_message = {mt, methods, index, field, field_again,
+     * number, enum_name, ctx, resolve, view_mt}. */
     lua_createtable(L, 0, 5);                /* stack: M, mt, methods, index, fast */
     lua_insert(L, -2);
     lua_setfield(L, -2, "index");
@@ -1441,6 +1450,8 @@ void fl_lua_msg_open(lua_State *L)
     lua_setfield(L, -2, "field_again");
     lua_pushlightuserdata(L, (void *)fl_lua_fast_number);
     lua_setfield(L, -2, "number");
+    lua_pushlightuserdata(L, (void *)fl_lua_fast_enum_name);
+    lua_setfield(L, -2, "enum_name");
     lua_pushlightuserdata(L, ctx);
     lua_setfield(L, -2, "ctx");
     lua_pushvalue(L, methods);

@@ -23,6 +23,7 @@ local send_fn = ffi.typeof(
   "int32_t (*)(void *, void *, const char *, size_t, uint32_t, uint32_t, uint32_t)")
 local parse_fn = ffi.typeof(
   "int32_t (*)(const void *, uint32_t, const void *, int32_t, double *, const char **)")
+local enum_name_fn = ffi.typeof("const char *(*)(const void *, uint32_t, const char *, size_t)")
 
 local function is_tag(k)
   return type(k) == "number" and k >= 1 and k <= 999999999 and k % 1 == 0
@@ -167,6 +168,39 @@ local function install_readers(fm)
       if n >= 0 then return num[0] end
     end
     return c_seq(msg)
+  end
+
+  -- msg:enum(f): the dictionary's name of the value and the value. Names come from the state's
+  -- dictionary (a message of another one takes the C method) and are kept per tag once found;
+  -- only the dictionary's own values are kept, so whatever a peer sends cannot grow the table.
+  local enum_name = ffi_cast(enum_name_fn, fm.enum_name)
+  local enum_names, c_enum = {}, keys.enum
+  keys.enum = function(msg, k)
+    if is_box(msg) then
+      local tag = tag_of(msg, k)
+      if tag then
+        local n = field(msg, tag, ctx, out)
+        if n >= 0 then
+          local p = out[0]
+          local v = n == 1 and chars[p[0]] or ffi_string(p, n)
+          local known = enum_names[tag]
+          local name = known and known[v]
+          if name == nil then
+            local np = enum_name(ctx, tag, p, n)
+            if np == nil then return v, v end
+            name = ffi_string(np)
+            if known == nil then
+              known = {}
+              enum_names[tag] = known
+            end
+            known[v] = name
+          end
+          return name, v
+        end
+        if n == -1 then return end
+      end
+    end
+    return c_enum(msg, k)
   end
 end
 

@@ -251,6 +251,38 @@ describe("compiled send and read paths", function()
     assert.equals(by_c.MatchType, got[1].MatchType)
   end)
 
+  it("reads enums as the C method does: the name and the value, or the value twice", function()
+    local m = assert(fixlua.message.parse("35=D|11=E1|54=1|40=Z|5001=v|59=0|"))
+    local function both(k) return { m:enum(k) } end
+    for _ = 1, 3 do -- the names are kept after the first read: the same answers again
+      assert.same({ "BUY", "1" }, both("Side"))
+      assert.same({ "BUY", "1" }, both(54))
+      assert.same({ "Z", "Z" }, both("OrdType")) -- not a value the dictionary lists
+      assert.same({ "v", "v" }, both(5001))      -- not a field the dictionary knows
+      assert.same({ "DAY", "0" }, both("TimeInForce"))
+      assert.same({}, both("Price"))             -- absent: nothing
+    end
+    assert.is_false(pcall(m.enum, m, "NoSuchField"))
+    assert.is_false(pcall(m.enum, {}, "Side"))
+    -- a view in a callback, and the same view once the callback is over
+    local seen, kept
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = { on_message = function(_, msg)
+        seen, kept = { msg:enum("Side") }, msg
+      end } },
+    }
+    H.logon(eng, acc, ini)
+    assert(ini:send{ MsgType = "D", ClOrdID = "E2", Symbol = "IBM", Side = "SELL", OrderQty = 5,
+                     OrdType = "LIMIT", Price = 7.5, HandlInst = "1",
+                     TransactTime = "20261206-10:00:00.000" })
+    H.step_until(eng, function() return seen ~= nil end, "the order")
+    assert.same({ "SELL", "2" }, seen)
+    local ok, err = pcall(kept.enum, kept, "Side")
+    assert.is_false(ok)
+    assert.matches("message used outside its callback", err)
+  end)
+
   it("reads names in the message's own dictionary when it is not the state's", function()
     local dir = H.shared_dir .. "/dictionaries"
     local f = io.open(dir .. "/FIX42.xml")
@@ -262,6 +294,12 @@ describe("compiled send and read paths", function()
     assert.equals("X1", m.ClOrdID)
     assert.equals("IBM", m:get("Symbol"))
     assert.equals("D", m:type())
+    -- ExecType 2 is FILL in FIX.4.2 and no value at all in the state's FIX.4.4
+    local r = assert(fixlua.message.parse("8=FIX.4.2|9=5|35=8|150=2|10=000|", d42))
+    assert.same({ "FILL", "2" }, { r:enum("ExecType") })
+    assert.same({ "FILL", "2" }, { r:enum(150) })
+    local r44 = assert(fixlua.message.parse("35=8|150=2|"))
+    assert.same({ "2", "2" }, { r44:enum("ExecType") })
   end)
 
   describe("compiled table shapes", function()
