@@ -708,10 +708,11 @@ const char *fl_lua_fast_enum_name(const struct fl_lua_ctx *names, uint32_t tag, 
     return names->dict ? fl_dict_enum_name(fl_dict_field_by_tag(names->dict, tag), p, n) : NULL;
 }
 
-/* FFI, for msg:int() (kind 0) and msg:decimal() (kind 1) in lua/fixlua/fast.lua: the value of
- * field `tag` parsed into *out, its bytes in *p, their length returned; -1 to -3 as
- * fl_lua_fast_field(), -4 when the value is not a valid number (the C method reports it). The
- * conversions are the ones msg_int() and msg_decimal() make. */
+/* FFI, for msg:int() (kind 0), msg:decimal() (1), msg:time() (2) and msg:bool() (3) in
+ * lua/fixlua/fast.lua: the value of field `tag` parsed into *out, its bytes in *p, their length
+ * returned; -1 to -3 as fl_lua_fast_field(), -4 when the value is not valid for the kind (the C
+ * method reports it). The conversions are the ones msg_int(), msg_decimal(), msg_time() and
+ * msg_bool() make (a boolean as 1 or 0). */
 int32_t fl_lua_fast_number(const struct fl_lua_msg *o, uint32_t tag, const struct fl_lua_ctx *names,
                            int32_t kind, double *out, const char **p)
 {
@@ -723,6 +724,21 @@ int32_t fl_lua_fast_number(const struct fl_lua_msg *o, uint32_t tag, const struc
         if (fl_parse_int(*p, (size_t)n, &v) != FL_OK)
             return -4;
         *out = (double)v;
+        return n;
+    }
+    if (kind == 2) {
+        int64_t ns;
+        if (fl_parse_utc_timestamp(*p, (size_t)n, &ns, NULL) != FL_OK &&
+            fl_parse_utc_time_only(*p, (size_t)n, &ns, NULL) != FL_OK)
+            return -4;
+        *out = (double)ns;
+        return n;
+    }
+    if (kind == 3) {
+        int v;
+        if (fl_parse_bool(*p, (size_t)n, &v) != FL_OK)
+            return -4;
+        *out = v;
         return n;
     }
     struct fl_decimal d;

@@ -170,6 +170,69 @@ local function install_readers(fm)
     return c_seq(msg)
   end
 
+  -- msg:time(f): nanoseconds since the epoch and the text; msg:bool(f); msg:char(f); msg:has(f);
+  -- msg:poss_dup(). Bad values, absent names, expired views and other dictionaries take the C
+  -- methods, which build the error tuples or raise.
+  local c_time, c_bool, c_char, c_has, c_poss_dup = keys.time, keys.bool, keys.char, keys.has,
+                                                    keys.poss_dup
+
+  keys.time = function(msg, k)
+    if is_box(msg) then
+      local tag, names = tag_of(msg, k)
+      if tag then
+        local n = number(msg, tag, names, 2, num, out)
+        if n >= 0 then return num[0], ffi_string(out[0], n) end
+        if n == -1 then return end
+      end
+    end
+    return c_time(msg, k)
+  end
+
+  keys.bool = function(msg, k)
+    if is_box(msg) then
+      local tag, names = tag_of(msg, k)
+      if tag then
+        local n = number(msg, tag, names, 3, num, out)
+        if n >= 0 then return num[0] ~= 0 end
+        if n == -1 then return end
+      end
+    end
+    return c_bool(msg, k)
+  end
+
+  keys.char = function(msg, k)
+    if is_box(msg) then
+      local tag, names = tag_of(msg, k)
+      if tag then
+        local n = field(msg, tag, names, out)
+        if n == 1 then return chars[out[0][0]] end
+        if n == -1 then return end
+      end
+    end
+    return c_char(msg, k)
+  end
+
+  keys.has = function(msg, k)
+    if is_box(msg) then
+      local tag, names = tag_of(msg, k)
+      if tag then
+        local n = field(msg, tag, names, out)
+        if n >= 0 then return true end
+        if n == -1 then return false end
+      end
+    end
+    return c_has(msg, k)
+  end
+
+  keys.poss_dup = function(msg)
+    if is_box(msg) then
+      local n = field(msg, 43, nil, out)
+      if n >= 0 then return n == 1 and out[0][0] == 89 end -- "Y"
+      if n == -1 then return false end
+    end
+    return c_poss_dup(msg)
+  end
+
   -- msg:enum(f): the dictionary's name of the value and the value. Names come from the state's
   -- dictionary (a message of another one takes the C method) and are kept per tag once found;
   -- only the dictionary's own values are kept, so whatever a peer sends cannot grow the table.

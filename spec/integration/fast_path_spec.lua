@@ -283,6 +283,55 @@ describe("compiled send and read paths", function()
     assert.matches("message used outside its callback", err)
   end)
 
+  it("reads times, booleans, chars, presence and PossDupFlag as the C methods do", function()
+    local m = assert(fixlua.message.parse(
+      "35=D|43=N|52=20240102-03:04:05.678|11=AB|54=1|114=Y|121=X|60=bad|108=03:04:05.5|"))
+    local ns, text = m:time(52)
+    assert.equals("20240102-03:04:05.678", text)
+    assert.equals(1704164645678, math.floor(ns / 1e6 + 0.5))
+    local tod = m:time(108) -- a UTCTimeOnly value reads as the time of day
+    assert.equals(3 * 3600 + 4 * 60 + 5.5, tod / 1e9)
+    local bad = { m:time("TransactTime") }
+    assert.is_nil(bad[1])
+    assert.equals("EFORMAT", bad[3])
+    assert.same({}, { m:time("ExpireTime") })
+    assert.is_true(m:bool(114))
+    local nb = { m:bool(121) }
+    assert.is_nil(nb[1])
+    assert.equals("EFORMAT", nb[3])
+    assert.matches("not a valid boolean", nb[2])
+    assert.same({}, { m:bool(9999) })
+    assert.equals("1", m:char("Side"))
+    local nc = { m:char("ClOrdID") }
+    assert.is_nil(nc[1])
+    assert.equals("EFORMAT", nc[3])
+    assert.same({}, { m:char("Price") })
+    assert.is_true(m:has("ClOrdID"))
+    assert.is_true(m:has(52))
+    assert.is_false(m:has("Price"))
+    assert.is_false(pcall(m.has, m, "NoSuchField"))
+    assert.is_false(m:poss_dup()) -- 43=N
+    assert.is_false(assert(fixlua.message.parse("35=D|11=A|")):poss_dup())
+    assert.is_true(assert(fixlua.message.parse("35=D|43=Y|")):poss_dup())
+    -- a view kept past its callback raises in each of them
+    local kept
+    local acc, ini
+    eng, acc, ini = H.pair{
+      acceptor = { script = { on_message = function(_, msg) kept = msg end } },
+    }
+    H.logon(eng, acc, ini)
+    assert(ini:send{ MsgType = "D", ClOrdID = "T1", Symbol = "IBM", Side = "BUY", OrderQty = 5,
+                     OrdType = "LIMIT", Price = 7.5, HandlInst = "1",
+                     TransactTime = "20261206-10:00:00.000" })
+    H.step_until(eng, function() return kept ~= nil end, "the order")
+    for _, method in ipairs{ "time", "bool", "char", "has" } do
+      local ok, err = pcall(kept[method], kept, 60)
+      assert.is_false(ok)
+      assert.matches("message used outside its callback", err)
+    end
+    assert.is_false(pcall(kept.poss_dup, kept))
+  end)
+
   it("reads names in the message's own dictionary when it is not the state's", function()
     local dir = H.shared_dir .. "/dictionaries"
     local f = io.open(dir .. "/FIX42.xml")
