@@ -631,6 +631,33 @@ static size_t client_frame(char *dst, const char *type, int seq, const char *bod
     return n;
 }
 
+/* An engine with the acceptor "exch" and a raw client socket logged on to it (the client's
+ * next MsgSeqNum is 2): 0, or -1. */
+static int open_raw_client_session(struct fl_engine **ea, struct counters *ca,
+                                   struct fl_engine_session **acc, int *fd)
+{
+    char err[256] = "", frame[512];
+    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
+    a.listen = "127.0.0.1:0";
+    struct fl_engine_hooks ha = hooks_for(ca);
+    if (fl_engine_new(NULL, ea, err, sizeof err) != FL_OK ||
+        fl_engine_add_session(*ea, &a, &ha, acc, err, sizeof err) != FL_OK ||
+        fl_engine_start(*ea, err, sizeof err) != FL_OK) {
+        fprintf(stderr, "open_raw_client_session: %s\n", err);
+        return -1;
+    }
+    *fd = silent_connect(fl_engine_session_port(*acc));
+    size_t n = client_frame(frame, "A", 1, "98=0\001108=30\001");
+    if (*fd < 0 || n == 0 || send(*fd, frame, n, 0) != (ssize_t)n)
+        return -1;
+    int64_t until = mono_ms() + 3000;
+    while (!active(*acc) && mono_ms() < until) {
+        int rc = fl_engine_run_once(*ea, 0);
+        (void)rc;
+    }
+    return active(*acc) ? 0 : -1;
+}
+
 /* Runs ea while reading fd into buf (up to cap): returns what the last recv() said once the
  * peer ended the stream (0: a clean end, -1: an error, errno set), or -2 after `ms`. */
 static ssize_t read_until_end(struct fl_engine *ea, int fd, char *buf, size_t cap, size_t *len,
@@ -656,27 +683,16 @@ static ssize_t read_until_end(struct fl_engine *ea, int fd, char *buf, size_t ca
  * unread would make the kernel reset the connection (and a reset can destroy the Logout). */
 FL_TEST(logout_to_a_peer_still_sending_ends_without_a_reset)
 {
-    struct fl_engine *ea = NULL, *ei = NULL;
+    struct fl_engine *ea = NULL;
     struct counters ca = {0};
-    char err[256], frame[512], got[8192] = "";
+    char frame[512], got[8192] = "";
     struct fl_engine_session *acc = NULL;
     int fd = -1;
     char *junk = NULL;
-    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
-    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
-    a.listen = "127.0.0.1:0";
-    struct fl_engine_hooks ha = hooks_for(&ca);
-    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
-    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
-    fd = silent_connect(fl_engine_session_port(acc));
-    FL_CHECK(fd >= 0);
-    size_t n = client_frame(frame, "A", 1, "98=0\001108=30\001");
-    FL_CHECK(n > 0 && send(fd, frame, n, 0) == (ssize_t)n);
-    RUN_UNTIL(active(acc), 3000);
-    FL_CHECK(active(acc));
+    FL_CHECK(open_raw_client_session(&ea, &ca, &acc, &fd) == 0);
     /* MsgSeqNum 1 again, without PossDupFlag: Logout and disconnect; 256 KB behind it that
      * the engine never reads as FIX. */
-    n = client_frame(frame, "0", 1, "");
+    size_t n = client_frame(frame, "0", 1, "");
     FL_CHECK(n > 0 && send(fd, frame, n, 0) == (ssize_t)n);
     size_t junk_len = 256 * 1024;
     junk = malloc(junk_len);
@@ -693,7 +709,6 @@ end:
     if (fd >= 0)
         close(fd);
     fl_engine_free(ea);
-    (void)ei;
 }
 
 /* A shutdown waits for its connections to end cleanly: after the logout, the engine stops only
@@ -701,23 +716,12 @@ end:
  * with the peer's bytes unread (a reset). */
 FL_TEST(shutdown_waits_for_the_peer_to_close)
 {
-    struct fl_engine *ea = NULL, *ei = NULL;
+    struct fl_engine *ea = NULL;
     struct counters ca = {0};
-    char err[256], frame[512], got[8192] = "";
+    char frame[512], got[8192] = "";
     struct fl_engine_session *acc = NULL;
     int fd = -1;
-    FL_CHECK(fl_engine_new(NULL, &ea, err, sizeof err) == FL_OK);
-    struct fl_engine_session_config a = session_cfg("exch", FL_ROLE_ACCEPTOR, "EXEC", "CLIENT");
-    a.listen = "127.0.0.1:0";
-    struct fl_engine_hooks ha = hooks_for(&ca);
-    FL_CHECK(fl_engine_add_session(ea, &a, &ha, &acc, err, sizeof err) == FL_OK);
-    FL_CHECK(fl_engine_start(ea, err, sizeof err) == FL_OK);
-    fd = silent_connect(fl_engine_session_port(acc));
-    FL_CHECK(fd >= 0);
-    size_t n = client_frame(frame, "A", 1, "98=0\001108=30\001");
-    FL_CHECK(n > 0 && send(fd, frame, n, 0) == (ssize_t)n);
-    RUN_UNTIL(active(acc), 3000);
-    FL_CHECK(active(acc));
+    FL_CHECK(open_raw_client_session(&ea, &ca, &acc, &fd) == 0);
     fl_engine_shutdown(ea, 10000);
     size_t len = 0;
     int64_t until = mono_ms() + 3000;
@@ -730,7 +734,7 @@ FL_TEST(shutdown_waits_for_the_peer_to_close)
     }
     FL_CHECK(strstr(got, "\00135=5\001") != NULL);
     /* our answer to their Logout, and the peer keeps its side open a while */
-    n = client_frame(frame, "5", 2, "");
+    size_t n = client_frame(frame, "5", 2, "");
     FL_CHECK(n > 0 && send(fd, frame, n, 0) == (ssize_t)n);
     until = mono_ms() + 300;
     while (mono_ms() < until) {
@@ -752,7 +756,6 @@ end:
     if (fd >= 0)
         close(fd);
     fl_engine_free(ea);
-    (void)ei;
 }
 
 int main(int argc, char **argv)
