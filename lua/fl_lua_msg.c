@@ -708,6 +708,16 @@ const char *fl_lua_fast_enum_name(const struct fl_lua_ctx *names, uint32_t tag, 
     return names->dict ? fl_dict_enum_name(fl_dict_field_by_tag(names->dict, tag), p, n) : NULL;
 }
 
+/* What msg:time() reads: a UTCTimestamp as ns since the epoch, or a UTCTimeOnly as ns since
+ * midnight; the time-only parser's error when it is neither. */
+static int parse_time_value(const char *p, size_t n, int64_t *ns)
+{
+    int rc = fl_parse_utc_timestamp(p, n, ns, NULL);
+    if (rc != FL_OK)
+        rc = fl_parse_utc_time_only(p, n, ns, NULL);
+    return rc;
+}
+
 /* FFI, for msg:int() (kind 0), msg:decimal() (1), msg:time() (2) and msg:bool() (3) in
  * lua/fixlua/fast.lua: the value of field `tag` parsed into *out, its bytes in *p, their length
  * returned; -1 to -3 as fl_lua_fast_field(), -4 when the value is not valid for the kind (the C
@@ -728,8 +738,7 @@ int32_t fl_lua_fast_number(const struct fl_lua_msg *o, uint32_t tag, const struc
     }
     if (kind == 2) {
         int64_t ns;
-        if (fl_parse_utc_timestamp(*p, (size_t)n, &ns, NULL) != FL_OK &&
-            fl_parse_utc_time_only(*p, (size_t)n, &ns, NULL) != FL_OK)
+        if (parse_time_value(*p, (size_t)n, &ns) != FL_OK)
             return -4;
         *out = (double)ns;
         return n;
@@ -896,9 +905,7 @@ static int msg_time(lua_State *L)
     const char *p = fl_msg_value(o->m, (uint32_t)i);
     size_t n = o->m->fields[i].len;
     int64_t ns;
-    int rc = fl_parse_utc_timestamp(p, n, &ns, NULL);
-    if (rc != FL_OK)
-        rc = fl_parse_utc_time_only(p, n, &ns, NULL);
+    int rc = parse_time_value(p, n, &ns);
     if (rc != FL_OK)
         return typed_fail(L, rc, tag, f, "UTC timestamp");
     lua_pushnumber(L, (lua_Number)ns);
